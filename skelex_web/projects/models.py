@@ -1,0 +1,61 @@
+"""Projects and per-project roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from .schema import default_schema
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+    LEAD = "lead", "Lead"
+
+
+# Each role can do everything the roles before it can.
+ROLE_RANK = {Role.VIEWER: 0, Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.LEAD: 3}
+
+
+def default_settings() -> dict[str, Any]:
+    return {"deidentify": True, "retrain_every": 20}
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    label_schema = models.JSONField(default=default_schema)
+    settings = models.JSONField(default=default_settings)
+    # The backbone analysing this project's images; None = the default (demo) backbone.
+    active_backbone = models.ForeignKey(
+        "learning.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def setting(self, key: str) -> Any:
+        return {**default_settings(), **(self.settings or {})}.get(key)
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "project"], name="one_membership_per_user_project")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.project_id}:{self.role}"

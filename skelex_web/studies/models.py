@@ -1,0 +1,84 @@
+"""Studies and images: what was ingested, decoded and stored, with the metadata downstream needs."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class Study(models.Model):
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="studies")
+    # Remapped (de-identified) Study Instance UID; empty for plain PNG/JPEG uploads.
+    study_instance_uid = models.CharField(max_length=64, blank=True)
+    # Keyed pseudonym of the patient id, stable within the project (patient-level splits).
+    patient_pseudo_id = models.CharField(max_length=64, blank=True, db_index=True)
+    study_date = models.DateField(null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "study_instance_uid"],
+                condition=~Q(study_instance_uid=""),
+                name="study_uid_unique_in_project",
+            )
+        ]
+
+
+class ImageStatus(models.TextChoices):
+    INGESTED = "ingested", "Ingested"
+    QUEUED = "queued", "Queued for analysis"
+    ANALYSING = "analysing", "Analysing"
+    ANALYSED = "analysed", "Analysed"
+    FAILED = "failed", "Failed"
+
+
+class Image(models.Model):
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="images")
+    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.SET_NULL, related_name="images")
+    # The original as received (after de-identification), the 16-bit display PNG, a thumbnail.
+    file = models.FileField(upload_to="originals/", max_length=255)
+    display = models.FileField(upload_to="display/", max_length=255, blank=True)
+    thumbnail = models.FileField(upload_to="thumbs/", max_length=255, blank=True)
+    # A name safe to show (never the uploaded path, which may carry PHI for DICOM).
+    name = models.CharField(max_length=255, blank=True)
+    file_format = models.CharField(max_length=16, blank=True)  # dicom, png, jpeg, tiff
+    sha256 = models.CharField(max_length=64)
+    pixel_sha256 = models.CharField(max_length=64)
+    sop_instance_uid = models.CharField(max_length=64, blank=True)
+    series_instance_uid = models.CharField(max_length=64, blank=True)
+    frame_index = models.PositiveIntegerField(default=0)
+    modality = models.CharField(max_length=16, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    cols = models.PositiveIntegerField(default=0)
+    bits = models.PositiveSmallIntegerField(default=8)
+    photometric_interpretation = models.CharField(max_length=32, blank=True)
+    pixel_spacing_row = models.FloatField(null=True, blank=True)  # mm
+    pixel_spacing_col = models.FloatField(null=True, blank=True)
+    pixel_spacing_source = models.CharField(max_length=32, blank=True)
+    window_center = models.FloatField(null=True, blank=True)  # in display-PNG units
+    window_width = models.FloatField(null=True, blank=True)
+    body_part = models.CharField(max_length=64, blank=True, db_index=True)
+    view = models.CharField(max_length=32, blank=True)
+    laterality = models.CharField(max_length=8, blank=True)
+    burned_in_annotation = models.BooleanField(default=False)
+    notes = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=ImageStatus.choices, default=ImageStatus.INGESTED, db_index=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "pixel_sha256"], name="image_pixels_unique_in_project"),
+            models.UniqueConstraint(
+                fields=["project", "sop_instance_uid", "frame_index"],
+                condition=~Q(sop_instance_uid=""),
+                name="image_sop_unique_in_project",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"image {self.pk} ({self.name})"

@@ -1,0 +1,1 @@
+"""Workers: the pure cores (``imaging``, ``ml``) and the Celery glue (``tasks``)."""
