@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "skelex_web.labeling",
     "skelex_web.learning",
     "skelex_web.audit",
+    "skelex_web.pages",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,22 @@
+"""URL wiring only: each app owns its routes."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("skelex_web.projects.urls")),
+    path("api/", include("skelex_web.studies.urls")),
+    path("api/", include("skelex_web.labeling.urls")),
+    path("api/", include("skelex_web.learning.urls")),
+    path("api/", include("skelex_web.audit.urls")),
+    path("", include("skelex_web.pages.urls")),
+]
