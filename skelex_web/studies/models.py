@@ -66,6 +66,14 @@ class Image(models.Model):
     notes = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=ImageStatus.choices, default=ImageStatus.INGESTED, db_index=True)
     error_message = models.TextField(blank=True)
+    # Active learning: higher priority = label sooner; reason is shown in the worklist.
+    al_priority = models.FloatField(null=True, blank=True, db_index=True)
+    al_reason = models.CharField(max_length=200, blank=True)
+    # Who has the image open in a viewer (so the queue does not hand it to two annotators at once).
+    claimed_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
