@@ -100,7 +100,9 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Embedded mode: the worker thread and the web server share one file; wait instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")} if env_bool("SQLITE_TEST_FILE", False) else {}
+    DATABASES["default"]["TEST"] = (
+        {"NAME": str(VAR_DIR / "test.sqlite3")} if env_bool("SQLITE_TEST_FILE", False) else {}
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -136,9 +138,7 @@ DEID_KEY = env("DEID_KEY", SECRET_KEY)
 REDIS_URL = env("REDIS_URL", "")
 
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -164,7 +164,9 @@ CELERY_TASK_ROUTES = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # ML: the backbone used when a project has none active, and the analysis batch size.
-SKELEX_DEMO_CHECKPOINT = env("SKELEX_DEMO_CHECKPOINT", str(BASE_DIR / "workers" / "ml" / "checkpoints" / "demo.safetensors"))
+SKELEX_DEMO_CHECKPOINT = env(
+    "SKELEX_DEMO_CHECKPOINT", str(BASE_DIR / "workers" / "ml" / "checkpoints" / "demo.safetensors")
+)
 ANALYSIS_BATCH_SIZE = env_int("ANALYSIS_BATCH_SIZE", 8)
 ML_DEVICE = env("ML_DEVICE", "")
 

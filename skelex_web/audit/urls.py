@@ -1,7 +1,11 @@
-"""URL routes of the audit app (API under /api/)."""
+"""Routes: /api/audit-events/."""
 
 from __future__ import annotations
 
-from typing import Any
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[Any] = []
+from .api import AuditEventViewSet
+
+router = SimpleRouter()
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
+urlpatterns = router.urls

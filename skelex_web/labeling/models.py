@@ -62,6 +62,9 @@ class Suggestion(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"suggestion {self.pk} ({self.kind} {self.label or self.head}, {self.state})"
+
 
 class Annotation(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="annotations")
@@ -96,7 +99,8 @@ class Annotation(models.Model):
         ordering = ["image_id", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind="head") | (Q(x0__isnull=False) & Q(y0__isnull=False) & Q(x1__isnull=False) & Q(y1__isnull=False)),
+                condition=Q(kind="head")
+                | (Q(x0__isnull=False) & Q(y0__isnull=False) & Q(x1__isnull=False) & Q(y1__isnull=False)),
                 name="box_annotation_has_coordinates",
             ),
             # One live answer per head per image and author; edits bump the version.
@@ -106,3 +110,6 @@ class Annotation(models.Model):
                 name="one_head_answer_per_author",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"annotation {self.pk} ({self.kind} {self.label or self.head}, v{self.version})"

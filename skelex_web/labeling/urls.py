@@ -1,7 +1,12 @@
-"""URL routes of the labeling app (API under /api/)."""
+"""Routes: /api/annotations/ and /api/suggestions/."""
 
 from __future__ import annotations
 
-from typing import Any
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[Any] = []
+from .api import AnnotationViewSet, SuggestionViewSet
+
+router = SimpleRouter()
+router.register("annotations", AnnotationViewSet, basename="annotation")
+router.register("suggestions", SuggestionViewSet, basename="suggestion")
+urlpatterns = router.urls

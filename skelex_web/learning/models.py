@@ -40,6 +40,9 @@ class Embedding(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["image", "model_version"], name="one_embedding_per_model")]
 
+    def __str__(self) -> str:
+        return f"embedding of image {self.image_id} by model {self.model_version_id}"
+
     def as_array(self) -> np.ndarray:
         return np.frombuffer(bytes(self.vector), dtype="<f2").astype(np.float32)
 
@@ -58,3 +61,6 @@ class ErrorMap(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["image", "model_version", "params_hash"], name="one_errormap_per_params")
         ]
+
+    def __str__(self) -> str:
+        return f"error map of image {self.image_id} by model {self.model_version_id}"

@@ -1,7 +1,11 @@
-"""URL routes of the learning app (API under /api/)."""
+"""Routes: /api/model-versions/."""
 
 from __future__ import annotations
 
-from typing import Any
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[Any] = []
+from .api import ModelVersionViewSet
+
+router = SimpleRouter()
+router.register("model-versions", ModelVersionViewSet, basename="model-version")
+urlpatterns = router.urls

@@ -25,6 +25,9 @@ class Study(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"study {self.pk}"
+
 
 class ImageStatus(models.TextChoices):
     INGESTED = "ingested", "Ingested"
@@ -70,9 +73,7 @@ class Image(models.Model):
     al_priority = models.FloatField(null=True, blank=True, db_index=True)
     al_reason = models.CharField(max_length=200, blank=True)
     # Who has the image open in a viewer (so the queue does not hand it to two annotators at once).
-    claimed_by = models.ForeignKey(
-        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    claimed_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

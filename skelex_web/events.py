@@ -1,0 +1,79 @@
+"""Live project events: ``publish(project_id, type, payload)`` pushes to the project's websocket group.
+
+Every browser viewing a project listens on ``/ws/projects/<id>/`` (see ``skelex_web/consumers.py``);
+services and tasks call :func:`publish` after a state change. The message is sent only when the
+surrounding transaction commits, so a client never hears about a row it cannot read yet, and a
+rolled-back change is never announced. Sending is best effort: a channel layer that is down (Redis
+restarting) is logged and never fails the caller; the database stays the source of truth and
+clients re-read it on reconnect.
+
+Event types (the ``type`` field of every message)::
+
+    image.ingested     {"image": id, "name": str, "status": str}
+    image.analysed     {"image": id, "status": "analysed" | "failed", "image_score": float | None,
+                        "suggestions": int, "error": str}
+    suggestions.ready  {"image": id, "count": int, "model_version": id}
+    annotation.saved   {"annotation": id, "image": id, "author": id, "version": int, "deleted": bool}
+    queue.updated      {"reason": str}
+    job.progress       {"job": str, "done": int, "total": int}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPES = frozenset(
+    {"image.ingested", "image.analysed", "suggestions.ready", "annotation.saved", "queue.updated", "job.progress"}
+)
+# The consumer method that receives group messages (Channels maps "project.event" -> project_event).
+HANDLER = "project.event"
+
+
+def group_name(project_id: int) -> str:
+    """The Channels group of one project's listeners."""
+    return f"project-{int(project_id)}"
+
+
+def message(project_id: int, type: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON object a websocket client receives: ``{"type", "project", **payload}``."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}; known: {', '.join(sorted(EVENT_TYPES))}")
+    return {**(payload or {}), "type": type, "project": int(project_id)}
+
+
+def send_now(project_id: int, type: str, payload: dict[str, Any] | None = None) -> bool:
+    """Sends immediately (no transaction hook). Returns False when the channel layer failed.
+
+    Must be called from synchronous code (a view, a service, a task), never from a running event loop.
+    """
+    event = message(project_id, type, payload)
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    try:
+        async_to_sync(layer.group_send)(group_name(project_id), {"type": HANDLER, "event": event})
+    except Exception as exc:  # noqa: BLE001 - best effort: a push failure never breaks the state change
+        logger.warning("event %s for project %s not delivered: %s", type, project_id, exc)
+        return False
+    return True
+
+
+def publish(project_id: int, type: str, payload: dict[str, Any] | None = None) -> None:
+    """Announces an event to the project's listeners once the current transaction commits.
+
+    Outside a transaction (autocommit) the event is sent at once.
+
+    Args:
+        project_id: the project whose members should hear it.
+        type: one of :data:`EVENT_TYPES`.
+        payload: JSON-serialisable fields merged into the message.
+    """
+    message(project_id, type, payload)  # validate now, where the caller's stack trace is useful
+    transaction.on_commit(lambda: send_now(project_id, type, payload))

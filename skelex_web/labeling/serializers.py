@@ -1,0 +1,61 @@
+"""Annotation and suggestion serializers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from .models import Annotation, Suggestion
+
+
+class AnnotationSerializer(serializers.ModelSerializer):
+    author_name = serializers.CharField(source="author.username", read_only=True, default="")
+    value = serializers.JSONField(required=False, allow_null=True)
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "id", "project", "image", "kind", "label", "x0", "y0", "x1", "y1", "head", "value",
+            "author", "author_name", "origin", "suggestion", "model_version", "version", "reviewed",
+            "is_deleted", "time_spent_ms", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = [
+            "id", "project", "author", "author_name", "origin", "model_version", "version", "reviewed",
+            "is_deleted", "created_at", "updated_at",
+        ]  # fmt: skip
+        extra_kwargs = {"image": {"queryset": None}}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from skelex_web.studies.models import Image
+
+        request = self.context.get("request")
+        images = Image.objects.none()
+        if request is not None and request.user.is_authenticated:
+            images = Image.objects.filter(project__memberships__user=request.user)
+        self.fields["image"].queryset = images
+        self.fields["suggestion"].queryset = Suggestion.objects.all()
+
+
+class AnnotationUpdateSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    label = serializers.CharField(required=False, allow_blank=True)
+    head = serializers.CharField(required=False, allow_blank=True)
+    value = serializers.JSONField(required=False, allow_null=True)
+    x0 = serializers.FloatField(required=False)
+    y0 = serializers.FloatField(required=False)
+    x1 = serializers.FloatField(required=False)
+    y1 = serializers.FloatField(required=False)
+    time_spent_ms = serializers.IntegerField(required=False, min_value=0)
+    reviewed = serializers.BooleanField(required=False)
+
+
+class SuggestionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Suggestion
+        fields = [
+            "id", "project", "image", "kind", "label", "head", "value", "x0", "y0", "x1", "y1", "score",
+            "source", "model_version", "rank", "state", "resolved_by", "resolved_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields

@@ -1,0 +1,68 @@
+"""Project and membership serializers (thin: shape only; rules live in services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from .models import Membership, Project, Role
+from .permissions import role_of
+from .schema import validate_schema
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "description",
+            "label_schema",
+            "settings",
+            "active_backbone",
+            "role",
+            "created_at",
+        ]
+        read_only_fields = ["id", "active_backbone", "role", "created_at"]
+        extra_kwargs = {"slug": {"required": False}}
+
+    def get_role(self, obj: Project) -> str | None:
+        request = self.context.get("request")
+        return role_of(request.user, obj) if request else None
+
+    def validate_label_schema(self, value: Any) -> Any:
+        errors = validate_schema(value)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def validate_settings(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be an object")
+        retrain = value.get("retrain_every", 20)
+        if not isinstance(retrain, int) or retrain < 1:
+            raise serializers.ValidationError({"retrain_every": "must be a positive integer"})
+        if "deidentify" in value and not isinstance(value["deidentify"], bool):
+            raise serializers.ValidationError({"deidentify": "must be true or false"})
+        return value
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.SlugRelatedField(
+        source="user", slug_field="username", queryset=get_user_model().objects.all()
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "role", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_role(self, value: str) -> str:
+        if value not in Role.values:
+            raise serializers.ValidationError(f"must be one of {', '.join(Role.values)}")
+        return value

@@ -1,0 +1,90 @@
+"""State changes of projects and memberships. Every change writes an audit event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils.text import slugify
+from rest_framework.exceptions import ValidationError
+
+from skelex_web.audit.services import record
+
+from .models import Membership, Project, Role
+from .schema import default_schema, validate_schema
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:70] or "project"
+    slug, n = base, 2
+    while Project.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+@transaction.atomic
+def create_project(
+    *, actor: Any, name: str, slug: str = "", description: str = "", label_schema: dict[str, Any] | None = None
+) -> Project:
+    """Creates a project with ``actor`` as its lead; the schema defaults to the SKELEX heads."""
+    schema = label_schema if label_schema is not None else default_schema()
+    errors = validate_schema(schema)
+    if errors:
+        raise ValidationError({"label_schema": errors})
+    project = Project.objects.create(
+        name=name, slug=slug or _unique_slug(name), description=description, label_schema=schema, created_by=actor
+    )
+    Membership.objects.create(user=actor, project=project, role=Role.LEAD)
+    record(actor=actor, action="project.create", target=project, project=project, after={"name": name})
+    return project
+
+
+@transaction.atomic
+def update_project(*, actor: Any, project: Project, changes: dict[str, Any]) -> Project:
+    """Updates name, description, settings or label schema (validated; nothing stored on error)."""
+    before = {k: getattr(project, k) for k in changes}
+    if "label_schema" in changes:
+        errors = validate_schema(changes["label_schema"])
+        if errors:
+            raise ValidationError({"label_schema": errors})
+    for key, value in changes.items():
+        setattr(project, key, value)
+    project.save()
+    record(actor=actor, action="project.update", target=project, project=project, before=before, after=changes)
+    return project
+
+
+@transaction.atomic
+def set_membership(*, actor: Any, project: Project, user: Any, role: str) -> Membership:
+    membership, created = Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
+    before = None if created else {"role": membership.role}
+    if not created:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    record(
+        actor=actor,
+        action="membership.set",
+        target=membership,
+        project=project,
+        before=before,
+        after={"user": user.username, "role": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def remove_membership(*, actor: Any, membership: Membership) -> None:
+    project = membership.project
+    if (
+        membership.role == Role.LEAD
+        and not project.memberships.filter(role=Role.LEAD).exclude(pk=membership.pk).exists()
+    ):
+        raise ValidationError({"role": ["a project keeps at least one lead"]})
+    record(
+        actor=actor,
+        action="membership.remove",
+        target=membership,
+        project=project,
+        before={"user": membership.user.username, "role": membership.role},
+    )
+    membership.delete()
