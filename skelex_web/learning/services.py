@@ -1,0 +1,195 @@
+"""Model registry: registering backbones, choosing a project's backbone, re-analysis on activation.
+
+A backbone checkpoint is our ``X.safetensors`` + ``X.json`` pair (see ``workers/ml/checkpoint.py``).
+Registering copies both into ``MEDIA_ROOT/models/`` under a content-hash name, because workers on
+other machines read checkpoints from the shared media storage, not from whoever registered them.
+The JSON sidecar is read here as plain JSON: the web process never imports torch.
+
+A project analyses its images with its ``active_backbone``; a project without one uses the
+default backbone (the newest one registered as default, normally the demo checkpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from skelex_web import events
+from skelex_web.audit.services import record
+from skelex_web.projects.models import Project
+from skelex_web.studies.models import Image, ImageStatus
+
+from .models import ModelKind, ModelVersion
+
+ANALYSIS_TASK = "workers.analysis.analyse_images"
+MODELS_DIR = "models"
+
+
+class RegistryError(ValueError):
+    """A checkpoint cannot be registered (missing files, not our format)."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_checkpoint_sidecar(checkpoint: str | Path) -> dict[str, Any]:
+    """The JSON sidecar of ``X.safetensors`` (``X.json``), checked to be a skelex-mae checkpoint."""
+    weights = Path(checkpoint)
+    side = weights.with_suffix(".json")
+    if weights.suffix != ".safetensors" or not weights.is_file():
+        raise RegistryError(f"checkpoint weights {weights} not found (expected a .safetensors file)")
+    if not side.is_file():
+        raise RegistryError(f"checkpoint config {side} not found beside the weights")
+    try:
+        data = json.loads(side.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RegistryError(f"checkpoint config {side} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != "skelex-mae" or not isinstance(data.get("config"), dict):
+        raise RegistryError(f"{side} is not a skelex-mae checkpoint config")
+    return data
+
+
+def checkpoint_path(model_version: ModelVersion) -> Path:
+    """Where a worker finds the weights: absolute paths as stored, relative ones under MEDIA_ROOT."""
+    path = Path(model_version.checkpoint)
+    return path if path.is_absolute() else Path(settings.MEDIA_ROOT) / path
+
+
+@transaction.atomic
+def register_backbone(
+    *,
+    name: str,
+    checkpoint: str | Path,
+    actor: Any = None,
+    metrics: dict[str, Any] | None = None,
+    default: bool = False,
+) -> ModelVersion:
+    """Registers a backbone checkpoint; the same weights registered twice return the same row.
+
+    Args:
+        name: shown in the UI and the API.
+        checkpoint: the ``.safetensors`` file (its ``.json`` sidecar beside it).
+        actor: the user registering it (audit), or None for commands.
+        metrics: evaluation numbers to show beside the model (e.g. the localization report).
+        default: make it the backbone of projects that have none active.
+    """
+    source = Path(checkpoint).resolve()
+    sidecar = read_checkpoint_sidecar(source)
+    sha = _sha256(source)
+    existing = ModelVersion.objects.filter(kind=ModelKind.BACKBONE, config__sha256=sha).first()
+    if existing is not None:
+        changed = False
+        if default and not existing.config.get("default"):
+            existing.config = {**existing.config, "default": True}
+            changed = True
+        if metrics:
+            existing.metrics = {**existing.metrics, **metrics}
+            changed = True
+        if changed:
+            existing.save(update_fields=["config", "metrics"])
+        return existing
+    rel = Path(MODELS_DIR) / f"{sha[:16]}-{source.stem}.safetensors"
+    target = Path(settings.MEDIA_ROOT) / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.is_file():
+        # Copy to a temporary name first so a worker never sees half a file.
+        tmp = target.with_suffix(".partial")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+    target.with_suffix(".json").write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    model_version = ModelVersion.objects.create(
+        kind=ModelKind.BACKBONE,
+        name=name,
+        checkpoint=str(rel),
+        config={
+            "sha256": sha,
+            "default": bool(default),
+            "model": sidecar["config"],
+            "dtype": sidecar.get("dtype", ""),
+            "metadata": sidecar.get("metadata", {}),
+        },
+        metrics=metrics or {},
+    )
+    record(actor=actor, action="model.register", target=model_version, after={"name": name, "sha256": sha})
+    return model_version
+
+
+def default_backbone() -> ModelVersion | None:
+    """The newest backbone registered as default, else the newest backbone, else None."""
+    backbones = ModelVersion.objects.filter(kind=ModelKind.BACKBONE).order_by("-created_at", "-id")
+    return backbones.filter(config__default=True).first() or backbones.first()
+
+
+def resolve_backbone(project: Project) -> ModelVersion | None:
+    """The backbone that analyses ``project``'s images."""
+    if project.active_backbone_id is not None:
+        return project.active_backbone
+    return default_backbone()
+
+
+def queue_images(image_ids: Iterable[int], model_version_id: int | None = None) -> int:
+    """Marks images queued and enqueues analysis by task name, in batches, when the transaction commits.
+
+    Args:
+        image_ids: images to (re-)analyse.
+        model_version_id: the backbone to use; None = each image's project backbone at run time.
+
+    Returns:
+        The number of images queued.
+    """
+    from skelex_web.celery import app
+
+    ids = sorted(set(int(i) for i in image_ids))
+    if not ids:
+        return 0
+    Image.objects.filter(id__in=ids).update(status=ImageStatus.QUEUED, error_message="")
+    size = max(1, int(settings.ANALYSIS_BATCH_SIZE))
+    batches = [ids[i : i + size] for i in range(0, len(ids), size)]
+
+    def send() -> None:
+        for batch in batches:
+            app.send_task(ANALYSIS_TASK, args=[batch], kwargs={"model_version_id": model_version_id})
+
+    transaction.on_commit(send)
+    return len(ids)
+
+
+@transaction.atomic
+def activate_backbone(project: Project, model_version: ModelVersion, *, actor: Any = None) -> int:
+    """Makes ``model_version`` the project's backbone and re-analyses all its images with it.
+
+    Progress is visible as ``job.progress`` events (job ``analysis``) while the batches complete.
+
+    Returns:
+        The number of images queued for re-analysis.
+    """
+    if model_version.kind != ModelKind.BACKBONE:
+        raise RegistryError(f"model version {model_version.pk} is a {model_version.kind}, not a backbone")
+    before = {"active_backbone": project.active_backbone_id}
+    project.active_backbone = model_version
+    project.save(update_fields=["active_backbone"])
+    record(
+        actor=actor,
+        action="project.activate_backbone",
+        target=project,
+        project=project,
+        before=before,
+        after={"active_backbone": model_version.pk},
+    )
+    image_ids = list(Image.objects.filter(project=project).values_list("id", flat=True))
+    queued = queue_images(image_ids, model_version.pk)
+    events.publish(project.pk, "job.progress", {"job": "analysis", "done": 0, "total": queued})
+    events.publish(project.pk, "queue.updated", {"reason": "backbone activated"})
+    return queued

@@ -1,0 +1,126 @@
+"""The analysis task on SQLite, called in-process: rows written, idempotence, failures isolated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from skelex_web.labeling.models import Suggestion
+from skelex_web.learning.models import Embedding, ErrorMap
+from skelex_web.studies.models import ImageStatus
+from tests.workers.tasks.helpers import stored_image
+from workers.tasks import modelcache
+from workers.tasks.analysis import analyse_images
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(ids: list[int], **kwargs: Any) -> dict[str, int]:
+    return analyse_images.apply(args=[ids], kwargs=kwargs).get()
+
+
+def test_batch_writes_embedding_errormap_suggestions_and_status(analysis_project: Any, media_root: Path) -> None:
+    images = [stored_image(analysis_project, media_root, seed) for seed in range(3)]
+
+    counts = _run([i.pk for i in images])
+
+    assert counts == {"analysed": 3, "skipped": 0, "failed": 0, "missing": 0}
+    for image in images:
+        image.refresh_from_db()
+        assert image.status == ImageStatus.ANALYSED and image.error_message == ""
+        emb = Embedding.objects.get(image=image)
+        vec = emb.as_array()
+        assert vec.shape == (32,) and abs(float(np.linalg.norm(vec)) - 1.0) < 1e-2
+        em = ErrorMap.objects.get(image=image)
+        heat = np.asarray(PILImage.open(media_root / em.file.name))
+        assert heat.shape == (image.rows, image.cols) and heat.dtype == np.uint8 and heat.max() > 0
+        assert em.summary["image_score"] == em.image_score and len(em.params_hash) == 16
+    suggestions = Suggestion.objects.filter(image__in=images)
+    assert suggestions.exists()
+    for s in suggestions:
+        assert (
+            s.source == "errormap" and s.state == "pending" and s.label in analysis_project.label_schema["box_labels"]
+        )
+        assert 0 <= s.x0 < s.x1 <= s.image.cols and 0 <= s.y0 < s.y1 <= s.image.rows
+
+
+def test_running_twice_changes_nothing(analysis_project: Any, media_root: Path) -> None:
+    images = [stored_image(analysis_project, media_root, seed) for seed in range(2)]
+    ids = [i.pk for i in images]
+    _run(ids)
+    before = (
+        list(ErrorMap.objects.order_by("id").values_list("id", "params_hash", "image_score")),
+        list(Embedding.objects.order_by("id").values_list("id", "vector")),
+        list(Suggestion.objects.order_by("id").values_list("id", "x0", "y0", "x1", "y1", "score")),
+    )
+
+    counts = _run(ids)
+
+    assert counts["analysed"] == 0 and counts["skipped"] == 2
+    after = (
+        list(ErrorMap.objects.order_by("id").values_list("id", "params_hash", "image_score")),
+        list(Embedding.objects.order_by("id").values_list("id", "vector")),
+        list(Suggestion.objects.order_by("id").values_list("id", "x0", "y0", "x1", "y1", "score")),
+    )
+    assert after == before
+
+
+def test_corrupt_image_fails_with_message_and_the_rest_complete(analysis_project: Any, media_root: Path) -> None:
+    good = [stored_image(analysis_project, media_root, seed) for seed in range(2)]
+    bad = stored_image(analysis_project, media_root, 99, data=b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20)
+
+    counts = _run([good[0].pk, bad.pk, good[1].pk])
+
+    assert counts["analysed"] == 2 and counts["failed"] == 1
+    bad.refresh_from_db()
+    assert bad.status == ImageStatus.FAILED
+    assert bad.error_message.startswith("analysis failed:") and "image" in bad.error_message
+    assert str(media_root) not in bad.error_message
+    for image in good:
+        image.refresh_from_db()
+        assert image.status == ImageStatus.ANALYSED
+
+
+def test_model_is_loaded_once_per_process(analysis_project: Any, media_root: Path) -> None:
+    modelcache.clear()
+    start = modelcache.loads
+    _run([stored_image(analysis_project, media_root, 1).pk])
+    _run([stored_image(analysis_project, media_root, 2).pk])
+    assert modelcache.loads - start == 1
+
+
+def test_missing_backbone_marks_failed(db: Any, media_root: Path) -> None:
+    from tests.factories import ProjectFactory
+
+    image = stored_image(ProjectFactory(), media_root, 5)
+    counts = _run([image.pk])
+    image.refresh_from_db()
+    assert counts["failed"] == 1 and image.status == ImageStatus.FAILED and "no backbone" in image.error_message
+
+
+def test_new_backbone_supersedes_pending_suggestions_only(
+    analysis_project: Any, media_root: Path, tmp_path: Path
+) -> None:
+    from skelex_web.learning.services import register_backbone
+    from tests.workers.tasks.helpers import tiny_checkpoint
+
+    images = [stored_image(analysis_project, media_root, seed) for seed in range(4)]
+    ids = [i.pk for i in images]
+    _run(ids)
+    first = list(Suggestion.objects.filter(image__in=images))
+    assert first
+    resolved = first[0]
+    resolved.state = "rejected"
+    resolved.save()
+    other = register_backbone(name="other", checkpoint=tiny_checkpoint(tmp_path, seed=1, name="other"))
+
+    _run(ids, model_version_id=other.pk)
+
+    assert Suggestion.objects.filter(pk=resolved.pk).exists()
+    old_pending = Suggestion.objects.filter(image__in=images, state="pending").exclude(model_version=other)
+    assert not old_pending.exists()
+    assert ErrorMap.objects.filter(model_version=other).count() == 4

@@ -1,0 +1,185 @@
+"""Storing one image's analysis: error-map PNG, ErrorMap, Embedding, Suggestion rows, status, events.
+
+Everything for one image is written in one transaction, and the ``ErrorMap`` row (unique per
+image, model version and parameters) is the marker that the analysis is complete: a redelivered
+task that finds it changes nothing. Files are written before the transaction under a
+deterministic name, so a crash between the two leaves at most a file that the next attempt
+overwrites, never a row pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from PIL import Image as PILImage
+
+from skelex_web import events
+from skelex_web.labeling.models import AnnotationKind, Suggestion, SuggestionState
+from skelex_web.learning.models import Embedding, ErrorMap, ModelVersion
+from skelex_web.studies.models import Image, ImageStatus
+
+from .engine import Analysis
+
+SOURCE = "errormap"
+# Heat-map encoding: 8-bit grey, linear, 255 = the map's 99.5th percentile over the image.
+HEATMAP_PERCENTILE = 99.5
+MAX_ERROR_CHARS = 500
+
+
+def heatmap_png(error_map: np.ndarray) -> tuple[bytes, float]:
+    """[H, W] float map -> (8-bit grayscale PNG bytes, the error value that 255 stands for)."""
+    values = np.nan_to_num(np.asarray(error_map, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    step = max(1, values.size // 1_000_000)  # percentile on a subsample: same answer, a tenth the time
+    scale = float(np.percentile(values.reshape(-1)[::step], HEATMAP_PERCENTILE)) if values.size else 0.0
+    if scale <= 0:
+        scale = float(values.max()) if values.size and values.max() > 0 else 1.0
+    heat = np.clip(np.rint(values / scale * 255.0), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    PILImage.fromarray(heat).save(buf, format="PNG", optimize=False, compress_level=3)
+    return buf.getvalue(), scale
+
+
+def _write_atomic(name: str, data: bytes) -> None:
+    path = Path(settings.MEDIA_ROOT) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def box_label(image: Image) -> str:
+    """The label given to error-map boxes: a generic finding the project's schema offers."""
+    labels = list((image.project.label_schema or {}).get("box_labels", []))
+    for preferred in ("lesion", "abnormality", "finding"):
+        if preferred in labels:
+            return preferred
+    return labels[0] if labels else ""
+
+
+def readable_error(exc: BaseException) -> str:
+    """A message for ``Image.error_message``: no file system paths (they may name patients)."""
+    text = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc)
+    if type(exc).__name__ == "ImagingError":
+        text = str(exc)
+    text = re.sub(r"(?:[A-Za-z]:)?[/\\][^\s:'\"]+", "<path>", text)
+    return f"analysis failed: {text}"[:MAX_ERROR_CHARS]
+
+
+def is_complete(image_id: int, model_version_id: int, phash: str) -> bool:
+    return ErrorMap.objects.filter(image_id=image_id, model_version_id=model_version_id, params_hash=phash).exists()
+
+
+def mark_analysed(image: Image) -> None:
+    """An already complete image seen again (redelivery): make sure its status says so."""
+    Image.objects.filter(pk=image.pk).exclude(status=ImageStatus.ANALYSED).update(
+        status=ImageStatus.ANALYSED, error_message=""
+    )
+
+
+def mark_failed(image: Image, exc: BaseException | str) -> str:
+    message = exc if isinstance(exc, str) else readable_error(exc)
+    Image.objects.filter(pk=image.pk).update(status=ImageStatus.FAILED, error_message=message)
+    events.publish(
+        image.project_id,
+        "image.analysed",
+        {
+            "image": image.pk,
+            "status": ImageStatus.FAILED.value,
+            "image_score": None,
+            "suggestions": 0,
+            "error": message,
+        },
+    )
+    return message
+
+
+def save_analysis(
+    image: Image, model_version: ModelVersion, phash: str, params: dict[str, Any], result: Analysis
+) -> bool:
+    """Stores one image's analysis. Returns False when it was already stored (nothing changed)."""
+    name = f"errormaps/{image.pk}-{model_version.pk}-{phash}.png"
+    png, scale = heatmap_png(result.error_map)
+    label = box_label(image)
+    try:
+        with transaction.atomic():
+            if is_complete(image.pk, model_version.pk, phash):
+                return False
+            _write_atomic(name, png)
+            h, w = result.error_map.shape
+            ErrorMap.objects.create(
+                image=image,
+                model_version=model_version,
+                params_hash=phash,
+                params=params,
+                file=name,
+                image_score=float(result.image_score),
+                summary={
+                    "image_score": float(result.image_score),
+                    "encoding": "8-bit grey, linear, 255 = scale",
+                    "scale": scale,
+                    "max": float(np.nanmax(result.error_map)) if result.error_map.size else 0.0,
+                    "mean": float(np.nanmean(result.error_map)) if result.error_map.size else 0.0,
+                    "shape": [int(h), int(w)],
+                    "boxes": len(result.boxes),
+                },
+            )
+            vector = np.asarray(result.embedding, dtype="<f2")
+            Embedding.objects.update_or_create(
+                image=image,
+                model_version=model_version,
+                defaults={"dim": int(vector.size), "vector": vector.tobytes()},
+            )
+            # Pending suggestions of earlier analyses (another backbone or settings) are superseded;
+            # resolved ones stay, since annotations point at them.
+            Suggestion.objects.filter(image=image, source=SOURCE, state=SuggestionState.PENDING).exclude(
+                model_version=model_version, params_hash=phash
+            ).delete()
+            for rank, box in enumerate(result.boxes):
+                Suggestion.objects.get_or_create(
+                    image=image,
+                    model_version=model_version,
+                    params_hash=phash,
+                    source=SOURCE,
+                    head="",
+                    rank=rank,
+                    defaults={
+                        "project_id": image.project_id,
+                        "kind": AnnotationKind.BOX,
+                        "label": label,
+                        "x0": min(box["x0"], box["x1"]),
+                        "y0": min(box["y0"], box["y1"]),
+                        "x1": max(box["x0"], box["x1"]),
+                        "y1": max(box["y0"], box["y1"]),
+                        "score": float(box["score"]),
+                    },
+                )
+            Image.objects.filter(pk=image.pk).update(status=ImageStatus.ANALYSED, error_message="")
+            events.publish(
+                image.project_id,
+                "image.analysed",
+                {
+                    "image": image.pk,
+                    "status": ImageStatus.ANALYSED.value,
+                    "image_score": float(result.image_score),
+                    "suggestions": len(result.boxes),
+                    "error": "",
+                },
+            )
+            events.publish(
+                image.project_id,
+                "suggestions.ready",
+                {"image": image.pk, "count": len(result.boxes), "model_version": model_version.pk},
+            )
+    except IntegrityError:
+        # Another worker stored the same analysis between our check and our insert.
+        if is_complete(image.pk, model_version.pk, phash):
+            return False
+        raise
+    return True
