@@ -1,0 +1,285 @@
+// @ts-check
+/**
+ * Autosave: makes the server hold what the store holds. It compares each record with what the
+ * server last confirmed (`saved`) and sends the difference with the record's version, one request
+ * at a time, in order. Network and server failures keep the edit and retry with exponential
+ * backoff (never dropped); a 409 marks the record as conflicted until the user reloads or
+ * overwrites; a 400 shows the reason and waits for the next change to that record.
+ */
+
+import { isDirty, snapshot } from "./store.js";
+
+/** @typedef {import("./store.js").Store} Store */
+/** @typedef {import("./types.js").Annotation} Annotation */
+/** @typedef {import("./api.js").Reply} Reply */
+
+/**
+ * @typedef {{
+ *   createAnnotation: (body: any) => Promise<Reply>,
+ *   updateAnnotation: (id: number, body: any) => Promise<Reply>,
+ *   deleteAnnotation: (id: number, version: number) => Promise<Reply>,
+ *   rejectSuggestion: (id: number) => Promise<Reply>,
+ * }} SaveApi
+ */
+
+/**
+ * @param {any} data a 400 body
+ * @returns {string}
+ */
+export function errorText(data) {
+  if (data?.errors) {
+    return Object.entries(data.errors)
+      .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(" ") : String(v)}`)
+      .join("; ");
+  }
+  return data?.detail ?? "refused by the server";
+}
+
+/**
+ * The PATCH body: only the fields that differ from what the server has.
+ * @param {Annotation} a
+ * @returns {Record<string, any>}
+ */
+export function changedFields(a) {
+  const now = snapshot(a);
+  const saved = /** @type {Record<string, any>} */ (a.saved ?? {});
+  /** @type {Record<string, any>} */
+  const body = {};
+  for (const [k, v] of Object.entries(now)) {
+    if (k === "deleted") continue;
+    if (a.kind === "head" && k !== "value") continue;
+    if (a.kind === "box" && k === "value") continue;
+    if (JSON.stringify(v) !== JSON.stringify(saved[k])) body[k] = v;
+  }
+  return body;
+}
+
+export class Autosave {
+  /**
+   * @param {Store} store
+   * @param {SaveApi} api
+   * @param {{imageId: number, timeSpent?: () => number, setTimer?: (fn: () => Promise<void>, ms: number) => any,
+   *   baseDelay?: number, maxDelay?: number}} opts
+   */
+  constructor(store, api, opts) {
+    this.store = store;
+    this.api = api;
+    this.imageId = opts.imageId;
+    this.timeSpent = opts.timeSpent ?? (() => 0);
+    this.setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
+    this.baseDelay = opts.baseDelay ?? 1000;
+    this.maxDelay = opts.maxDelay ?? 30000;
+    this.failures = 0;
+    this.running = false;
+    this.again = false;
+    /** @type {any} */
+    this.retryTimer = null;
+    /** @type {WeakMap<Annotation, string>} records refused (400) in this exact state */
+    this.refused = new WeakMap();
+  }
+
+  /** @returns {Annotation[]} records waiting to be saved (not conflicted, not refused as they are) */
+  pending() {
+    return this.store.state.annotations.filter(
+      (a) => isDirty(a) && !a.conflict && this.refused.get(a) !== JSON.stringify(snapshot(a)),
+    );
+  }
+
+  /** @returns {number} unsaved changes, conflicted and refused ones included */
+  unsavedCount() {
+    const s = this.store.state;
+    return s.annotations.filter(isDirty).length + s.suggestions.filter((x) => x.state === "rejected" && x.savedState === "pending").length;
+  }
+
+  /**
+   * @param {"saved"|"saving"|"offline"|"error"|"conflict"} status
+   * @param {string} [message]
+   */
+  setStatus(status, message = "") {
+    this.store.state.sync = { status, pending: this.unsavedCount(), message };
+    this.store.emit("sync");
+  }
+
+  /** Saves everything that differs from the server; safe to call at any time. */
+  async flush() {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        const failed = await this.pass();
+        if (failed) return;
+      } while (this.again);
+      this.failures = 0;
+      const conflicted = this.store.state.annotations.some((a) => a.conflict);
+      const refused = this.store.state.annotations.find((a) => a.error);
+      if (conflicted) this.setStatus("conflict", "Someone else changed a box you edited");
+      else if (refused) this.setStatus("error", refused.error);
+      else this.setStatus("saved");
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** @returns {Promise<boolean>} true when a failure stopped the pass (a retry is scheduled) */
+  async pass() {
+    for (const a of this.pending()) {
+      this.setStatus("saving");
+      const r = await this.saveOne(a);
+      if (r && (r.status === 0 || r.status >= 500)) {
+        this.fail(r);
+        return true;
+      }
+    }
+    for (const s of this.store.state.suggestions) {
+      if (s.state !== "rejected" || s.savedState !== "pending") continue;
+      this.setStatus("saving");
+      const r = await this.api.rejectSuggestion(s.id);
+      if (r.status === 0 || r.status >= 500) {
+        this.fail(r);
+        return true;
+      }
+      // Saved, or refused because it is already resolved: either way the server decided.
+      s.savedState = r.ok ? "rejected" : (r.data?.state ?? "rejected");
+    }
+    return false;
+  }
+
+  /** @param {Reply} r */
+  fail(r) {
+    this.failures += 1;
+    const delay = Math.min(this.baseDelay * 2 ** (this.failures - 1), this.maxDelay);
+    const what = r.status === 0 ? "offline" : "error";
+    const msg =
+      r.status === 0
+        ? `Offline: unsaved changes kept, retrying in ${Math.round(delay / 1000)} s`
+        : `Server error ${r.status}: unsaved changes kept, retrying in ${Math.round(delay / 1000)} s`;
+    this.setStatus(what, msg);
+    if (this.retryTimer === null) {
+      this.retryTimer = this.setTimer(() => {
+        this.retryTimer = null;
+        return this.flush();
+      }, delay);
+    }
+  }
+
+  /**
+   * @param {Annotation} a
+   * @returns {Promise<Reply|null>} the failed reply when the request did not get through
+   */
+  async saveOne(a) {
+    if (a.id !== null && a.saved?.deleted && !a.deleted) {
+      // Brought back (undo of a delete): the server keeps deletions, so this is a new record.
+      a.id = null;
+      a.saved = null;
+      a.version = 0;
+    }
+    if (a.id === null) return a.deleted ? null : this.create(a);
+    if (a.deleted) return this.remove(a);
+    return this.update(a);
+  }
+
+  /**
+   * @param {Annotation} a
+   * @returns {Promise<Reply|null>}
+   */
+  async create(a) {
+    const sent = snapshot(a);
+    /** @type {Record<string, any>} */
+    const body = { image: this.imageId, kind: a.kind, time_spent_ms: this.timeSpent() };
+    if (a.kind === "box") Object.assign(body, { label: a.label, x0: a.x0, y0: a.y0, x1: a.x1, y1: a.y1 });
+    else Object.assign(body, { head: a.head, value: a.value });
+    if (a.suggestion !== null) body.suggestion = a.suggestion;
+    const r = await this.api.createAnnotation(body);
+    if (r.ok) {
+      this.adopt(a, r.data, sent);
+      return null;
+    }
+    if (r.status === 409 && a.kind === "head" && r.data?.current) {
+      // My own earlier answer to this head (another tab): take its id and version, then update it.
+      const cur = r.data.current;
+      a.id = cur.id;
+      a.version = cur.version;
+      a.saved = { value: cur.value ?? null, label: a.label, x0: a.x0, y0: a.y0, x1: a.x1, y1: a.y1, deleted: false };
+      this.again = true;
+      return null;
+    }
+    return this.refuse(a, r);
+  }
+
+  /**
+   * @param {Annotation} a
+   * @returns {Promise<Reply|null>}
+   */
+  async update(a) {
+    const sent = snapshot(a);
+    const body = { version: a.version, ...changedFields(a), time_spent_ms: this.timeSpent() };
+    const r = await this.api.updateAnnotation(/** @type {number} */ (a.id), body);
+    if (r.ok) {
+      this.adopt(a, r.data, sent);
+      return null;
+    }
+    return this.refuse(a, r);
+  }
+
+  /**
+   * @param {Annotation} a
+   * @returns {Promise<Reply|null>}
+   */
+  async remove(a) {
+    const r = await this.api.deleteAnnotation(/** @type {number} */ (a.id), a.version);
+    if (r.ok || r.status === 404) {
+      a.version += 1;
+      a.saved = { ...(a.saved ?? snapshot(a)), deleted: true };
+      if (a.suggestion !== null) {
+        // The server puts the suggestion back to pending when its annotation goes.
+        const s = this.store.suggestion(a.suggestion);
+        if (s) s.savedState = "pending";
+      }
+      return null;
+    }
+    return this.refuse(a, r);
+  }
+
+  /**
+   * @param {Annotation} a
+   * @param {any} row the server's record
+   * @param {import("./types.js").Saved} sent what the request carried
+   */
+  adopt(a, row, sent) {
+    a.id = row.id;
+    a.version = row.version;
+    a.origin = row.origin ?? a.origin;
+    a.author = row.author ?? a.author;
+    a.author_name = row.author_name ?? a.author_name;
+    a.saved = sent;
+    a.error = "";
+    if (a.suggestion !== null) {
+      const s = this.store.suggestion(a.suggestion);
+      if (s) s.savedState = row.origin === "suggestion-accepted" ? "accepted" : "edited";
+    }
+    this.store.emit("annotations");
+  }
+
+  /**
+   * @param {Annotation} a
+   * @param {Reply} r
+   * @returns {Reply|null} the reply when it should be retried later
+   */
+  refuse(a, r) {
+    if (r.status === 0 || r.status >= 500) return r;
+    if (r.status === 409 && r.data?.current) {
+      a.conflict = r.data.current;
+      this.store.emit("conflict", a);
+    } else {
+      a.error = errorText(r.data);
+      this.refused.set(a, JSON.stringify(snapshot(a)));
+      this.store.emit("notice", { level: "error", text: `Not saved: ${a.error}` });
+    }
+    this.store.emit("annotations");
+    return null;
+  }
+}

@@ -1,0 +1,190 @@
+// Autosave and conflicts: edits reach the server with their version, failures are retried and
+// never dropped, a 409 is kept for the user to resolve, and live merges keep unsaved work.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Autosave, changedFields } from "../src/viewer/sync.js";
+import { Store, fromServer, isDirty, makeAnnotation } from "../src/viewer/store.js";
+import { conflictRows, mergeRemote, resolveOverwrite, resolveReload } from "../src/viewer/conflict.js";
+
+const config = { user: { id: 7, name: "alice" }, schema: { box_labels: ["fracture"], heads: [] } };
+
+/** A scripted fake server: each method pops the next reply; calls are logged. */
+function fakeApi(replies) {
+  const calls = [];
+  const next = (name, args) => {
+    calls.push([name, ...args]);
+    const r = replies.shift();
+    if (!r) throw new Error(`unexpected call ${name}`);
+    return Promise.resolve(typeof r === "function" ? r(...args) : r);
+  };
+  return {
+    calls,
+    createAnnotation: (...a) => next("create", a),
+    updateAnnotation: (...a) => next("update", a),
+    deleteAnnotation: (...a) => next("delete", a),
+    rejectSuggestion: (...a) => next("reject", a),
+  };
+}
+
+const row = (over = {}) => ({ id: 9, kind: "box", label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9, version: 1, origin: "manual", author: 7, author_name: "alice", ...over });
+
+test("a new box is created, then a move is sent as a PATCH of the changed fields with the version", async () => {
+  const store = new Store(config);
+  const a = makeAnnotation({ label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9 });
+  store.state.annotations.push(a);
+  const api = fakeApi([{ ok: true, status: 201, data: row() }, { ok: true, status: 200, data: row({ x0: 2, version: 2 }) }]);
+  const sync = new Autosave(store, api, { imageId: 3, timeSpent: () => 1500 });
+  await sync.flush();
+  assert.deepEqual(api.calls[0], ["create", { image: 3, kind: "box", label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9, time_spent_ms: 1500 }]);
+  a.x0 = 2;
+  await sync.flush();
+  assert.deepEqual(api.calls[1], ["update", 9, { version: 1, x0: 2, time_spent_ms: 1500 }]);
+  assert.equal(a.version, 2);
+  assert.equal(isDirty(a), false);
+  assert.equal(store.state.sync.status, "saved");
+});
+
+test("offline: the edit is kept and retried with growing delays until it gets through", async () => {
+  const store = new Store(config);
+  const a = makeAnnotation({ label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9 });
+  store.state.annotations.push(a);
+  const offline = { ok: false, status: 0, data: { detail: "Network error" } };
+  const api = fakeApi([offline, { ok: false, status: 502, data: null }, { ok: true, status: 201, data: row() }]);
+  const timers = [];
+  const sync = new Autosave(store, api, { imageId: 3, setTimer: (fn, ms) => timers.push({ fn, ms }) });
+  await sync.flush();
+  assert.equal(store.state.sync.status, "offline");
+  assert.equal(store.state.sync.pending, 1);
+  assert.equal(isDirty(a), true);
+  await timers.shift().fn();
+  assert.equal(store.state.sync.status, "error");
+  await timers.shift().fn();
+  assert.equal(store.state.sync.status, "saved");
+  assert.equal(a.id, 9);
+  assert.equal(api.calls.length, 3);
+});
+
+test("backoff doubles and is capped", async () => {
+  const store = new Store(config);
+  store.state.annotations.push(makeAnnotation({ label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9 }));
+  const offline = { ok: false, status: 0, data: {} };
+  const api = fakeApi(Array(6).fill(offline));
+  const delays = [];
+  let pending = null;
+  const sync = new Autosave(store, api, { imageId: 1, baseDelay: 1000, maxDelay: 8000, setTimer: (fn, ms) => { delays.push(ms); pending = fn; } });
+  await sync.flush();
+  for (let i = 0; i < 5; i++) await pending();
+  assert.deepEqual(delays, [1000, 2000, 4000, 8000, 8000, 8000]);
+});
+
+test("409 marks the record conflicted with the server's current state and stops retrying it", async () => {
+  const store = new Store(config);
+  const a = fromServer(row());
+  store.state.annotations.push(a);
+  a.x1 = 20;
+  const current = row({ label: "fracture", x1: 30, version: 3, author_name: "bob" });
+  const api = fakeApi([{ ok: false, status: 409, data: { detail: "changed", current } }]);
+  const conflicts = [];
+  store.on("conflict", (x) => conflicts.push(x));
+  const sync = new Autosave(store, api, { imageId: 1 });
+  await sync.flush();
+  assert.equal(conflicts.length, 1);
+  assert.equal(store.state.sync.status, "conflict");
+  await sync.flush();
+  assert.equal(api.calls.length, 1, "no blind retry of a conflict");
+  assert.deepEqual(conflictRows(a, current), [{ field: "x1", mine: "20", theirs: "30" }]);
+});
+
+test("overwrite resends my fields on the server's version; reload takes theirs", async () => {
+  const current = row({ x1: 30, label: "fracture", version: 3 });
+  const a = fromServer(row());
+  a.x1 = 20;
+  a.conflict = current;
+  resolveOverwrite(a, current);
+  assert.equal(a.version, 3);
+  assert.deepEqual(changedFields(a), { x1: 20 });
+  const b = fromServer(row());
+  b.x1 = 20;
+  resolveReload(b, current);
+  assert.equal(b.x1, 30);
+  assert.equal(b.version, 3);
+  assert.equal(isDirty(b), false);
+});
+
+test("a deleted-by-someone-else conflict shows as deleted", () => {
+  const a = fromServer(row());
+  a.x0 = 3;
+  const rows = conflictRows(a, row({ is_deleted: true, version: 2 }));
+  assert.deepEqual(rows.map((r) => r.field), ["x0", "deleted"]);
+});
+
+test("400 shows the reason and waits for a change instead of hammering the server", async () => {
+  const store = new Store(config);
+  const a = makeAnnotation({ label: "nope", x0: 1, y0: 1, x1: 9, y1: 9 });
+  store.state.annotations.push(a);
+  const api = fakeApi([{ ok: false, status: 400, data: { detail: "Invalid input.", errors: { label: ["must be one of fracture"] } } }, { ok: true, status: 201, data: row() }]);
+  const sync = new Autosave(store, api, { imageId: 1 });
+  await sync.flush();
+  assert.match(a.error, /label: must be one of fracture/);
+  assert.equal(store.state.sync.status, "error");
+  await sync.flush();
+  assert.equal(api.calls.length, 1);
+  a.label = "fracture";
+  await sync.flush();
+  assert.equal(api.calls.length, 2);
+  assert.equal(a.error, "");
+});
+
+test("delete sends the version; undoing a saved delete creates the box again", async () => {
+  const store = new Store(config);
+  const a = fromServer(row({ version: 4 }));
+  store.state.annotations.push(a);
+  a.deleted = true;
+  const api = fakeApi([{ ok: true, status: 204, data: null }, { ok: true, status: 201, data: row({ id: 10 }) }]);
+  const sync = new Autosave(store, api, { imageId: 1 });
+  await sync.flush();
+  assert.deepEqual(api.calls[0], ["delete", 9, 4]);
+  a.deleted = false;
+  await sync.flush();
+  assert.equal(api.calls[1][0], "create");
+  assert.equal(a.id, 10);
+});
+
+test("my second answer to a head (409 from another tab) becomes an update of the first", async () => {
+  const store = new Store(config);
+  const a = makeAnnotation({ kind: "head", head: "abnormal", value: "yes", author: 7 });
+  store.state.annotations.push(a);
+  const current = { id: 4, kind: "head", head: "abnormal", value: "no", version: 2 };
+  const api = fakeApi([{ ok: false, status: 409, data: { current } }, { ok: true, status: 200, data: { ...current, value: "yes", version: 3 } }]);
+  const sync = new Autosave(store, api, { imageId: 1 });
+  await sync.flush();
+  assert.deepEqual(api.calls[1], ["update", 4, { version: 2, value: "yes", time_spent_ms: 0 }]);
+  assert.equal(a.version, 3);
+});
+
+test("rejections are posted once", async () => {
+  const store = new Store(config);
+  store.state.suggestions = [{ id: 5, kind: "box", state: "rejected", savedState: "pending" }];
+  const api = fakeApi([{ ok: true, status: 200, data: { id: 5, state: "rejected" } }]);
+  const sync = new Autosave(store, api, { imageId: 1 });
+  await sync.flush();
+  await sync.flush();
+  assert.deepEqual(api.calls, [["reject", 5]]);
+});
+
+test("live merge: untouched records follow the server, my unsaved edits stay, new ones appear", () => {
+  const untouched = fromServer(row({ id: 1 }));
+  const mine = fromServer(row({ id: 2 }));
+  mine.x0 = 5;
+  const unsent = makeAnnotation({ label: "fracture", x0: 0, y0: 0, x1: 3, y1: 3 });
+  const gone = fromServer(row({ id: 3 }));
+  const server = [row({ id: 1, x1: 50, version: 2 }), row({ id: 2, x1: 70, version: 2 }), row({ id: 4, author_name: "bob" })];
+  const { annotations, changed } = mergeRemote([untouched, mine, unsent, gone], server, fromServer, isDirty);
+  assert.equal(untouched.x1, 50);
+  assert.equal(mine.x0, 5);
+  assert.equal(mine.version, 1, "my stale version stays so the save meets the conflict");
+  assert.ok(annotations.includes(unsent));
+  assert.ok(!annotations.includes(gone));
+  assert.deepEqual(annotations.map((a) => a.id).sort(), [1, 2, 4, null].sort());
+  assert.equal(changed.length, 3);
+});
