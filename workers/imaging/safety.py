@@ -38,7 +38,8 @@ def check_pixels(rows: int, cols: int, frames: int, max_pixels: int, name: str |
     if total > max_pixels:
         raise fail(
             name,
-            f"image too large: {cols}x{rows}" + (f"x{frames} frames" if frames > 1 else "")
+            f"image too large: {cols}x{rows}"
+            + (f"x{frames} frames" if frames > 1 else "")
             + f" = {total:,} pixels exceeds the limit of {max_pixels:,} (possible decompression bomb)",
         )
 
@@ -134,7 +135,10 @@ def iter_zip(
             if declared_ratio > max_ratio:
                 yield ZipMember(
                     safe,
-                    error=fail(member_label, f"compression ratio {declared_ratio:,.0f}:1 exceeds {max_ratio:,.0f}:1 (zip bomb?)"),
+                    error=fail(
+                        member_label,
+                        f"compression ratio {declared_ratio:,.0f}:1 exceeds {max_ratio:,.0f}:1 (zip bomb?)",
+                    ),
                 )
                 continue
             limit = min(max_entry_bytes, max_total_bytes - expanded, int(max_ratio * max(info.compress_size, 1)))

@@ -1,0 +1,82 @@
+"""What ingest stores: a lossless 16-bit grayscale PNG, an 8-bit windowed thumbnail, a pixel hash.
+
+The 16-bit PNG is written directly (IHDR + one IDAT + IEND) rather than through Pillow: Pillow
+tries every PNG row filter adaptively, which costs more than decoding most radiographs. Here
+every row uses the ``Sub`` filter (good for smooth radiographs) computed with numpy, and zlib
+runs at a fast level (``compress_level``, default 1): about the size of Pillow's level 6 output in
+a quarter of the time. Any PNG reader, Pillow included, reads it back bit-exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+from .decoded import DecodedImage
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+
+
+def encode_png16(pixels: np.ndarray, compress_level: int = 1) -> bytes:
+    """A 16-bit grayscale PNG of ``pixels`` (``uint16 [H, W]``), bit-exact on decode."""
+    if pixels.ndim != 2:
+        raise ValueError(f"expected a [H, W] array, got shape {pixels.shape}")
+    height, width = pixels.shape
+    raw = np.ascontiguousarray(pixels, dtype=">u2").view(np.uint8).reshape(height, width * 2)
+    body = np.empty((height, width * 2 + 1), dtype=np.uint8)
+    body[:, 0] = 1  # filter type Sub: each byte minus the same byte of the previous pixel (2 bytes back)
+    body[:, 1:3] = raw[:, :2]
+    np.subtract(raw[:, 2:], raw[:, :-2], out=body[:, 3:])
+    header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    idat = zlib.compress(body.tobytes(), compress_level)
+    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def read_png16(data: bytes) -> np.ndarray:
+    """The ``uint16 [H, W]`` pixels of a grayscale PNG (what :func:`to_display_png` wrote)."""
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im).astype(np.uint16)
+
+
+def to_display_png(decoded: DecodedImage, compress_level: int = 1) -> bytes:
+    """The viewer's image: ``decoded.pixels`` as a lossless 16-bit grayscale PNG."""
+    return encode_png16(decoded.pixels, compress_level)
+
+
+def apply_window(pixels: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """``uint8`` display values of ``pixels`` under a linear (center, width) window."""
+    center, width = window
+    width = max(float(width), 1.0)
+    lo = center - width / 2.0
+    out = (pixels.astype(np.float32) - np.float32(lo)) * np.float32(255.0 / width)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def thumbnail_png(decoded: DecodedImage, size: int = 256) -> bytes:
+    """An 8-bit PNG, windowed with the default window, longest side ``size`` (never upscaled)."""
+    pixels = decoded.pixels
+    step = max(1, max(pixels.shape) // (size * 2))
+    small = pixels[::step, ::step]  # cheap pre-shrink; the resize below does the anti-aliasing
+    im = Image.fromarray(apply_window(small, decoded.window), mode="L")
+    im.thumbnail((size, size), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def pixel_hash(decoded: DecodedImage | np.ndarray) -> str:
+    """SHA-256 of the decoded pixels and shape: equal for the same image in any file format."""
+    pixels = decoded.pixels if isinstance(decoded, DecodedImage) else decoded
+    arr = np.ascontiguousarray(pixels, dtype="<u2")
+    digest = hashlib.sha256(f"{arr.shape[0]}x{arr.shape[1]}:".encode())
+    digest.update(arr.tobytes())
+    return digest.hexdigest()
