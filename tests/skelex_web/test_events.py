@@ -1,0 +1,61 @@
+"""``skelex_web.events.publish``: sent on commit, never for rolled-back changes, never fatal."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from skelex_web import events
+
+
+def _listen(project_id: int) -> tuple[Any, str]:
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(events.group_name(project_id), channel)
+    return layer, channel
+
+
+def _next(layer: Any, channel: str, timeout: float = 0.3) -> dict[str, Any] | None:
+    async def receive() -> dict[str, Any] | None:
+        try:
+            return await asyncio.wait_for(layer.receive(channel), timeout)
+        except TimeoutError:
+            return None
+
+    return async_to_sync(receive)()
+
+
+def test_publish_waits_for_commit(db: Any, django_capture_on_commit_callbacks: Any) -> None:
+    layer, channel = _listen(5)
+    with django_capture_on_commit_callbacks(execute=True):
+        events.publish(5, "job.progress", {"job": "analysis", "done": 1, "total": 4})
+        assert _next(layer, channel, 0.1) is None  # not before the commit
+    message = _next(layer, channel)
+    assert message is not None
+    assert message["event"] == {"type": "job.progress", "project": 5, "job": "analysis", "done": 1, "total": 4}
+
+
+def test_rolled_back_changes_are_never_announced(db: Any, django_capture_on_commit_callbacks: Any) -> None:
+    layer, channel = _listen(6)
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            events.publish(6, "image.ingested", {"image": 1})
+            raise RuntimeError("boom")
+    assert _next(layer, channel) is None
+
+
+def test_unknown_event_types_are_refused(db: Any) -> None:
+    with pytest.raises(ValueError, match="unknown event type"):
+        events.publish(1, "image.deleted", {})
+
+
+def test_an_unreachable_channel_layer_does_not_break_the_caller(settings: Any) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}
+    }
+    assert events.send_now(1, "queue.updated", {"reason": "test"}) is False
