@@ -162,6 +162,11 @@ CELERY_TASK_ROUTES = {
     "workers.export.*": {"queue": "export"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# An unacknowledged task (its worker was killed) goes to another worker after this many seconds.
+# Keep it above the longest batch; the pipeline tests lower it to see redelivery quickly.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# On a lost broker connection, running tasks stop and are redelivered (acks_late) instead of finishing unacked.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 
 # ML: the backbone used when a project has none active, and the analysis batch size.
 SKELEX_DEMO_CHECKPOINT = env(
