@@ -31,35 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_pixels(path: Path) -> tuple[np.ndarray, tuple[float, float] | None]:
-    """(uint16 [H, W] bone-bright pixels, display window or None) through the imaging core."""
-    try:
-        from workers.imaging import load_image
-    except ImportError:  # the imaging core is being written in parallel; see _fallback_load
-        return _fallback_load(path)
-    img = load_image(path)
-    window = getattr(img, "window", None)
+    """(uint16 [H, W] bone-bright pixels, default display window) through the imaging core."""
+    from workers.imaging import load_image
+
+    img = load_image(path, name=path.name)
+    window = img.window
     return np.asarray(img.pixels), (float(window[0]), float(window[1])) if window is not None else None
-
-
-def _fallback_load(path: Path) -> tuple[np.ndarray, tuple[float, float] | None]:
-    """Minimal decoder used only while ``workers.imaging.load_image`` is absent."""
-    if path.suffix.lower() in (".dcm", ".dicom", "") or path.read_bytes()[128:132] == b"DICM":
-        import pydicom
-
-        ds = pydicom.dcmread(path)
-        arr = ds.pixel_array.astype(np.float64)
-        arr = arr * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
-        if str(getattr(ds, "PhotometricInterpretation", "")) == "MONOCHROME1":
-            arr = arr.max() + arr.min() - arr  # bone bright
-        arr -= arr.min()
-        return np.clip(arr, 0, 65535).astype(np.uint16), None
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("I;16", "I;16B", "I"):
-            return np.clip(np.asarray(im), 0, 65535).astype(np.uint16), None
-        return np.asarray(im.convert("L")).astype(np.uint16) * 257, None
 
 
 def run(args: argparse.Namespace) -> int:
