@@ -66,7 +66,7 @@ def thumbnail_png(decoded: DecodedImage, size: int = 256) -> bytes:
     pixels = decoded.pixels
     step = max(1, max(pixels.shape) // (size * 2))
     small = pixels[::step, ::step]  # cheap pre-shrink; the resize below does the anti-aliasing
-    im = Image.fromarray(apply_window(small, decoded.window), mode="L")
+    im = Image.fromarray(apply_window(small, decoded.window))  # uint8 [H, W] -> mode "L"
     im.thumbnail((size, size), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=1)

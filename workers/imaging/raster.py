@@ -28,7 +28,7 @@ def load_raster(data: bytes, name: str | None, *, max_pixels: int) -> DecodedIma
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im: Image.Image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
         raise fail(
             name, f"image too large: exceeds the limit of {max_pixels:,} pixels (possible decompression bomb)"
@@ -40,8 +40,9 @@ def load_raster(data: bytes, name: str | None, *, max_pixels: int) -> DecodedIma
         raise fail(name, f"unsupported image format {im.format}")
     width, height = im.size
     check_pixels(height, width, 1, max_pixels, name)
-    if getattr(im, "n_frames", 1) > 1:
-        notes.append(f"first of {im.n_frames} frames/pages used")
+    n_frames = int(getattr(im, "n_frames", 1))
+    if n_frames > 1:
+        notes.append(f"first of {n_frames} frames/pages used")
     try:
         orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
     except Exception:  # malformed EXIF blocks raise assorted errors; orientation then unknown
