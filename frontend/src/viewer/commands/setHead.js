@@ -7,9 +7,10 @@ import { makeAnnotation } from "../store.js";
  * @param {import("../store.js").Store} store
  * @param {string} head
  * @param {any} value
+ * @param {number|null} [suggestionId] the head prediction the user confirmed (links provenance)
  * @returns {import("../history.js").Command}
  */
-export function setHead(store, head, value) {
+export function setHead(store, head, value, suggestionId = null) {
   let a = store.headAnswer(head);
   const created = !a || a.deleted;
   if (!a) {
@@ -24,16 +25,20 @@ export function setHead(store, head, value) {
     store.state.annotations.push(a);
   }
   const rec = a;
-  const before = { value: rec.value, deleted: rec.deleted };
+  const before = { value: rec.value, deleted: rec.deleted, suggestion: rec.suggestion };
+  // Only a record not yet on the server can still carry the link to the prediction.
+  const link = rec.id === null && suggestionId !== null ? suggestionId : rec.suggestion;
   return {
     label: `answer ${head}`,
     do() {
       rec.value = value;
       rec.deleted = false;
+      rec.suggestion = link;
       store.emit("annotations");
     },
     undo() {
       rec.value = before.value;
+      rec.suggestion = before.suggestion;
       rec.deleted = created ? true : before.deleted;
       store.emit("annotations");
     },

@@ -1,0 +1,96 @@
+// @ts-check
+/** Side panel: the image's boxes (label, provenance, author) and pending suggestions with their scores. */
+
+import { el } from "./dom.js";
+import { labelColour } from "../render.js";
+import { updateBox } from "../commands/updateBox.js";
+import { deleteBox } from "../commands/deleteBox.js";
+import { acceptSuggestion } from "../commands/acceptSuggestion.js";
+import { rejectSuggestion } from "../commands/rejectSuggestion.js";
+
+const ORIGIN = { manual: "manual", "suggestion-accepted": "accepted", "suggestion-edited": "edited", imported: "imported" };
+
+/**
+ * @param {HTMLElement} root
+ * @param {import("../tools/tool.js").ToolContext} ctx
+ */
+export function mountBoxes(root, ctx) {
+  const { store, history } = ctx;
+  const labels = /** @type {string[]} */ (store.config.schema?.box_labels ?? []);
+
+  function render() {
+    const s = store.state;
+    const sugg = store.pendingSuggestions();
+    const resolved = s.suggestions.filter((x) => x.kind === "box" && x.state !== "pending");
+    const boxes = store.boxes();
+    root.replaceChildren(
+      el("h3", {}, `Suggestions `, el("span", { class: "count", text: String(sugg.length) })),
+      sugg.length
+        ? el(
+            "ul",
+            { class: "list", "data-testid": "suggestions" },
+            ...sugg.map((sg) =>
+              el(
+                "li",
+                {
+                  class: `row suggestion${s.selected === `s${sg.id}` ? " selected" : ""}`,
+                  "data-suggestion": sg.id,
+                  onclick: () => {
+                    store.state.selected = `s${sg.id}`;
+                    store.emit("selection");
+                  },
+                },
+                el("span", { class: "swatch dashed" }),
+                el("span", { class: "name", text: sg.label || "suggestion" }),
+                el("span", { class: "score", text: `${(sg.score * 100).toFixed(0)}%` }),
+                el("button", { class: "mini ok", title: "Accept (A)", text: "✓", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(acceptSuggestion(store, sg.id)); } }),
+                el("button", { class: "mini no", title: "Reject (R)", text: "✕", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(rejectSuggestion(store, sg.id)); } }),
+              ),
+            ),
+          )
+        : el("p", { class: "muted", text: resolved.length ? `All ${resolved.length} resolved.` : "None for this image." }),
+      el("h3", {}, `Boxes `, el("span", { class: "count", text: String(boxes.length) })),
+      boxes.length
+        ? el(
+            "ul",
+            { class: "list", "data-testid": "boxes" },
+            ...boxes.map((a) => {
+              const select = /** @type {HTMLSelectElement} */ (
+                el(
+                  "select",
+                  {
+                    class: "label-select",
+                    title: "Label (1…9)",
+                    onchange: () => history.run(updateBox(store, a.lid, { label: select.value })),
+                    onclick: (/** @type {Event} */ e) => e.stopPropagation(),
+                  },
+                  ...labels.map((l) => el("option", { value: l, text: l, selected: l === a.label })),
+                )
+              );
+              return el(
+                "li",
+                {
+                  class: `row${s.selected === a.lid ? " selected" : ""}${a.conflict ? " conflict" : ""}${a.error ? " refused" : ""}`,
+                  "data-lid": a.lid,
+                  "data-id": a.id ?? "",
+                  title: a.error || "",
+                  onclick: () => {
+                    store.state.selected = a.lid;
+                    store.emit("selection");
+                  },
+                },
+                el("span", { class: "swatch", style: `background:${labelColour(labels, a.label)}` }),
+                select,
+                el("span", { class: `origin ${a.origin}`, text: ORIGIN[/** @type {keyof ORIGIN} */ (a.origin)] ?? a.origin }),
+                el("span", { class: "author", text: a.author_name || "" }),
+                el("button", { class: "mini no", title: "Delete (Del)", text: "🗑", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(deleteBox(store, a.lid)); } }),
+              );
+            }),
+          )
+        : el("p", { class: "muted", text: "Drag on the image to draw a box." }),
+    );
+  }
+
+  for (const t of ["annotations", "suggestions", "selection"]) store.on(t, render);
+  render();
+}

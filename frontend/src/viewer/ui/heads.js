@@ -1,0 +1,106 @@
+// @ts-check
+/**
+ * Heads panel: one control per head of the project's schema, each with "unknown". A model's head
+ * prediction is shown with its probabilities and pre-selects nothing on the server: it becomes the
+ * user's answer only when confirmed (✓), and that answer keeps the link to the prediction.
+ */
+
+import { el } from "./dom.js";
+import { setHead } from "../commands/setHead.js";
+
+const UNKNOWN = "unknown";
+
+/**
+ * @param {HTMLElement} root
+ * @param {import("../tools/tool.js").ToolContext} ctx
+ */
+export function mountHeads(root, ctx) {
+  const { store, history } = ctx;
+  /** @type {{name: string, kind: string, classes: string[]}[]} */
+  const heads = store.config.schema?.heads ?? [];
+
+  /** @param {string} head */
+  function prediction(head) {
+    return store.state.suggestions.find((s) => s.kind === "head" && s.head === head && s.state === "pending");
+  }
+
+  function render() {
+    root.replaceChildren(
+      el("h3", { text: "Findings" }),
+      ...heads.map((h) => {
+        const ans = store.headAnswer(h.name);
+        const answered = ans && !ans.deleted ? ans.value : null;
+        const pred = prediction(h.name);
+        const probs = /** @type {Record<string, number>} */ (pred?.value?.probabilities ?? {});
+        const predicted = pred?.value?.answer ?? null;
+        const probText = Object.entries(probs)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([c, p]) => `${c} ${(p * 100).toFixed(0)}%`)
+          .join(" · ");
+        /** @type {HTMLElement} */
+        let control;
+        if (h.kind === "multilabel") {
+          const current = Array.isArray(answered) ? answered : [];
+          const predictedSet = Array.isArray(predicted) ? predicted : [];
+          control = el(
+            "div",
+            { class: "checks" },
+            ...h.classes.map((cls) => {
+              const box = /** @type {HTMLInputElement} */ (
+                el("input", { type: "checkbox", value: cls, checked: current.includes(cls) })
+              );
+              box.addEventListener("change", () => {
+                const next = h.classes.filter((c) => (c === cls ? box.checked : current.includes(c)));
+                history.run(setHead(store, h.name, next));
+              });
+              return el("label", { class: answered === null && predictedSet.includes(cls) ? "suggested" : "" }, box, ` ${cls}`);
+            }),
+            el("button", { class: `mini${answered === UNKNOWN ? " on" : ""}`, text: UNKNOWN, onclick: () => history.run(setHead(store, h.name, UNKNOWN)) }),
+          );
+        } else {
+          const sel = /** @type {HTMLSelectElement} */ (
+            el(
+              "select",
+              { "data-head": h.name, class: answered === null && predicted ? "suggested" : "" },
+              el("option", { value: "", text: "— unanswered —", selected: answered === null && !predicted }),
+              ...h.classes.map((cls) =>
+                el("option", {
+                  value: cls,
+                  text: answered === null && cls === predicted ? `${cls} (suggested)` : cls,
+                  selected: answered !== null ? answered === cls : cls === predicted,
+                }),
+              ),
+              el("option", { value: UNKNOWN, text: UNKNOWN, selected: answered === UNKNOWN }),
+            )
+          );
+          sel.addEventListener("change", () => {
+            if (sel.value) history.run(setHead(store, h.name, sel.value));
+          });
+          control = sel;
+        }
+        const confirm =
+          pred && answered === null
+            ? el("button", {
+                class: "mini ok",
+                title: "Confirm the model's answer as yours",
+                "data-confirm": h.name,
+                text: "✓ confirm",
+                onclick: () => history.run(setHead(store, h.name, predicted, pred.id)),
+              })
+            : null;
+        return el(
+          "div",
+          { class: `head${answered !== null ? " answered" : ""}`, "data-head-row": h.name },
+          el("div", { class: "head-name", text: h.name.replaceAll("_", " ") }),
+          control,
+          confirm,
+          pred ? el("div", { class: "probs", title: "Model prediction (not saved until you confirm)", text: `model: ${probText}` }) : null,
+        );
+      }),
+    );
+  }
+
+  for (const t of ["annotations", "suggestions"]) store.on(t, render);
+  render();
+}
