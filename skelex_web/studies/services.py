@@ -1,0 +1,377 @@
+"""Ingest: files in any supported format → de-identified originals, display PNGs, thumbnails,
+``Image`` and ``Study`` rows, and analysis enqueued once the rows are committed.
+
+Every path (API upload, ``import_images``, ``import_dataset``, the ingest Celery task) ends in
+:func:`ingest_file`. Guarantees:
+
+- One result per input file: ``ingested``, ``duplicate`` (same remapped SOP Instance UID + frame,
+  or same pixel hash, already in the project) or ``rejected`` with a reason naming the problem.
+  One bad file never stops a batch.
+- Nothing half-written: the files are written first, then the rows in one transaction; if
+  anything fails, the files just written are deleted again.
+- Stored names are random (``originals/<project>/<uuid>.dcm``), never the uploaded name, which
+  may carry PHI for DICOM. Logs carry counts and problems, never names or patient data.
+- Analysis is enqueued by task name only (no torch in the web process), on commit, in batches
+  of ``settings.ANALYSIS_BATCH_SIZE`` (:func:`queue_analysis`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from skelex_web import events
+from skelex_web.projects.models import Project
+from workers.imaging import ImagingError, iter_zip, read_source, sniff
+from workers.imaging.deid import pseudonym
+from workers.imaging.prepare import PreparedFile, PreparedFrame, prepare_file
+
+from .models import Image, ImageStatus, Study
+
+logger = logging.getLogger(__name__)
+
+INGESTED, DUPLICATE, REJECTED = "ingested", "duplicate", "rejected"
+_EXTENSIONS = {"dicom": "dcm", "png": "png", "jpeg": "jpg", "tiff": "tif"}
+IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".zip", ""}
+
+
+@dataclass
+class IngestResult:
+    """The outcome for one input file (one archive entry counts as one file).
+
+    ``image_id`` is the first (or only) image; ``image_ids`` lists one per frame. For a duplicate
+    they point at the images already stored.
+    """
+
+    name: str
+    status: str
+    reason: str = ""
+    image_id: int | None = None
+    image_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def project_key(project: Project) -> bytes:
+    """The project's de-identification key, derived from ``settings.DEID_KEY``: pseudonyms are
+    stable within the project and unlinkable across projects."""
+    return hmac.new(settings.DEID_KEY.encode(), f"skelex-project:{project.pk}".encode(), hashlib.sha256).digest()
+
+
+def queue_analysis(image_ids: list[int]) -> int:
+    """Sends ``workers.analysis.analyse_images`` for the images in batches; returns batches sent.
+
+    Best effort: a broker that is down is logged and leaves the images ``ingested`` (a later
+    sweep or a manual re-analysis picks them up); it never fails the ingest.
+    """
+    from skelex_web.celery import app
+
+    size = max(1, int(settings.ANALYSIS_BATCH_SIZE))
+    sent = 0
+    for start in range(0, len(image_ids), size):
+        batch = list(image_ids[start : start + size])
+        try:
+            app.send_task("workers.analysis.analyse_images", args=[batch], queue="gpu")
+        except Exception as exc:  # noqa: BLE001 - kombu raises many types; ingest must still succeed
+            logger.warning("analysis of %d images not enqueued (%s); they stay 'ingested'", len(batch), exc)
+            continue
+        Image.objects.filter(pk__in=batch, status=ImageStatus.INGESTED).update(status=ImageStatus.QUEUED)
+        sent += 1
+    return sent
+
+
+def ingest_file(
+    project: Project,
+    source: str | Path | bytes,
+    name: str,
+    *,
+    actor: Any = None,
+    enqueue: bool = True,
+) -> IngestResult:
+    """Ingests one image file (not an archive; see :func:`ingest_many`).
+
+    Args:
+        project: where the image goes; its ``deidentify`` setting decides DICOM de-identification.
+        source: a path or the file's bytes.
+        name: the name the user knows the file by; echoed in the result, never stored for DICOM
+            when de-identifying, never logged.
+        actor: the user importing (for events); None for command-line imports.
+        enqueue: send the new images to analysis on commit (:func:`ingest_many` batches instead).
+    """
+    try:
+        data = read_source(source, name, settings.MAX_UPLOAD_BYTES)
+        if sniff(data[:8]) == "zip":
+            raise ImagingError(f"{name}: zip archives are opened by the batch importer, not here")
+        prepared = prepare_file(
+            data,
+            name,
+            key=project_key(project),
+            deidentify_dicom=bool(project.setting("deidentify")),
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+        )
+    except ImagingError as exc:
+        logger.info("ingest rejected a file: %s", exc.problem)
+        return IngestResult(name, REJECTED, str(exc))
+    except MemoryError:
+        return IngestResult(name, REJECTED, f"{name}: not enough memory to decode this image")
+    duplicates = _existing(project, prepared.frames)
+    if len(duplicates) == len(prepared.frames):
+        ids = sorted(set(duplicates.values()))
+        return IngestResult(name, DUPLICATE, f"{name}: already in the project", ids[0], ids)
+    try:
+        images = _store(project, prepared, name, duplicates)
+    except IntegrityError:  # a concurrent ingest stored the same image between our check and insert
+        ids = sorted(set(_existing(project, prepared.frames).values()))
+        return IngestResult(name, DUPLICATE, f"{name}: already in the project", ids[0] if ids else None, ids)
+    ids = [image.pk for image in images]
+    for image in images:
+        events.publish(project.pk, "image.ingested", {"image": image.pk, "name": image.name, "status": image.status})
+    if enqueue:
+        transaction.on_commit(lambda: queue_analysis(ids))
+    return IngestResult(name, INGESTED, "", ids[0], ids)
+
+
+def _existing(project: Project, frames: list[PreparedFrame]) -> dict[int, int]:
+    """Frame index → id of an image already in the project with the same SOP UID + frame or pixels."""
+    found: dict[int, int] = {}
+    hashes = [f.pixel_sha256 for f in frames]
+    uids = {f.decoded.sop_instance_uid for f in frames if f.decoded.sop_instance_uid}
+    query = Q(pixel_sha256__in=hashes)
+    if uids:
+        query |= Q(sop_instance_uid__in=uids)
+    rows = list(
+        Image.objects.filter(project=project)
+        .filter(query)
+        .values_list("pk", "pixel_sha256", "sop_instance_uid", "frame_index")
+    )
+    for index, frame in enumerate(frames):
+        for pk, pixel_sha, sop, frame_index in rows:
+            same_sop = bool(sop) and sop == frame.decoded.sop_instance_uid and frame_index == frame.decoded.frame_index
+            if pixel_sha == frame.pixel_sha256 or same_sop:
+                found[index] = pk
+                break
+    return found
+
+
+def _safe_name(prepared: PreparedFile, name: str, deidentify: bool) -> str:
+    """What the UI shows: the file's base name, except for DICOM being de-identified (may hold PHI)."""
+    if prepared.file_format == "dicom" and deidentify:
+        modality = prepared.frames[0].decoded.modality or "dicom"
+        return f"{modality.lower()}-{prepared.sha256[:12]}.dcm"
+    return PurePosixPath(name.replace("\\", "/")).name[:255] or f"image-{prepared.sha256[:12]}"
+
+
+def _store(project: Project, prepared: PreparedFile, name: str, skip: dict[int, int]) -> list[Image]:
+    """Writes the files, then the rows in one transaction; removes the files again on any failure."""
+    written: list[str] = []
+
+    def save(folder: str, ext: str, payload: bytes) -> str:
+        path = default_storage.save(f"{folder}/{project.pk}/{uuid.uuid4().hex}.{ext}", ContentFile(payload))
+        written.append(path)
+        return path
+
+    deidentify = bool(project.setting("deidentify"))
+    display_name = _safe_name(prepared, name, deidentify)
+    try:
+        original = save("originals", _EXTENSIONS.get(prepared.file_format, "bin"), prepared.original)
+        renditions = [
+            (index, frame, save("display", "png", frame.display_png), save("thumbs", "png", frame.thumbnail_png))
+            for index, frame in enumerate(prepared.frames)
+            if index not in skip
+        ]
+        with transaction.atomic():
+            study = _study(project, prepared)
+            images = [
+                _image_row(project, study, prepared, frame, display_name, original, display, thumb)
+                for _, frame, display, thumb in renditions
+            ]
+        return images
+    except BaseException:
+        for path in written:
+            try:
+                default_storage.delete(path)
+            except OSError:
+                logger.warning("could not remove a file after a failed ingest")
+        raise
+
+
+def _study(project: Project, prepared: PreparedFile) -> Study | None:
+    decoded = prepared.frames[0].decoded
+    if prepared.file_format != "dicom" or not decoded.study_instance_uid:
+        return None
+    study, _ = Study.objects.get_or_create(
+        project=project,
+        study_instance_uid=decoded.study_instance_uid,
+        defaults={
+            "patient_pseudo_id": prepared.deid.patient_pseudo_id
+            if prepared.deid
+            else (pseudonym(project_key(project), decoded.patient_id) if decoded.patient_id else ""),
+            "study_date": _parse_date(decoded.study_date),
+        },
+    )
+    return study
+
+
+def _parse_date(value: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(value.strip()[:8], "%Y%m%d").date()
+    except (ValueError, AttributeError):
+        return None
+
+
+def _image_row(
+    project: Project,
+    study: Study | None,
+    prepared: PreparedFile,
+    frame: PreparedFrame,
+    display_name: str,
+    original: str,
+    display: str,
+    thumb: str,
+) -> Image:
+    d = frame.decoded
+    spacing = d.pixel_spacing or (None, None)
+    return Image.objects.create(
+        project=project,
+        study=study,
+        file=original,
+        display=display,
+        thumbnail=thumb,
+        name=display_name,
+        file_format=d.file_format,
+        sha256=prepared.sha256,
+        pixel_sha256=frame.pixel_sha256,
+        sop_instance_uid=d.sop_instance_uid[:64],
+        series_instance_uid=d.series_instance_uid[:64],
+        frame_index=d.frame_index,
+        modality=d.modality[:16],
+        rows=d.rows,
+        cols=d.cols,
+        bits=d.bits,
+        photometric_interpretation=d.photometric[:32],
+        pixel_spacing_row=spacing[0],
+        pixel_spacing_col=spacing[1],
+        pixel_spacing_source=d.pixel_spacing_source,
+        window_center=d.window[0],
+        window_width=d.window[1],
+        body_part=d.body_part[:64],
+        view=d.view[:32],
+        laterality=d.laterality[:8],
+        burned_in_annotation=d.burned_in_annotation,
+        notes=list(d.notes)
+        + (["burned-in annotation: check the pixels for identifying text"] if d.burned_in_annotation else []),
+    )
+
+
+# --- batches -----------------------------------------------------------------------------------
+
+
+def expand_sources(
+    items: Iterable[tuple[str, str | Path | bytes]],
+) -> Iterator[tuple[str, str | Path | bytes | None, str]]:
+    """Flattens folders and zip archives into ``(name, source, error)`` triples (error "" when fine).
+
+    Folders are walked (sorted, hidden files skipped); zips are opened with the safety checks of
+    :func:`workers.imaging.iter_zip`, each unsafe entry becoming one error.
+    """
+    for name, source in items:
+        if isinstance(source, str | Path) and Path(source).is_dir():
+            root = Path(source)
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                rel = path.relative_to(root)
+                if any(part.startswith(".") for part in rel.parts) or path.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                yield from expand_sources([(f"{name.rstrip('/')}/{rel.as_posix()}", path)])
+            continue
+        if _is_zip(source):
+            try:
+                for member in iter_zip(source if isinstance(source, bytes) else str(source), archive_name=name):
+                    if member.error is not None:
+                        yield f"{name}/{member.name}", None, str(member.error)
+                    else:
+                        yield f"{name}/{member.name}", member.data, ""
+            except ImagingError as exc:
+                yield name, None, str(exc)
+            continue
+        yield name, source, ""
+
+
+def _is_zip(source: str | Path | bytes) -> bool:
+    if isinstance(source, bytes):
+        return sniff(source[:8]) == "zip"
+    try:
+        with open(source, "rb") as fh:
+            return sniff(fh.read(8)) == "zip"
+    except OSError:
+        return False
+
+
+def ingest_many(
+    project: Project,
+    items: Iterable[tuple[str, str | Path | bytes]],
+    *,
+    actor: Any = None,
+    progress: Callable[[IngestResult], None] | None = None,
+) -> list[IngestResult]:
+    """Ingests files, folders and zips; returns one result per file, in input order.
+
+    New images are sent to analysis once the batch is done, in batches of ANALYSIS_BATCH_SIZE.
+    ``progress`` is called after each file (for progress bars and job events).
+    """
+    results: list[IngestResult] = []
+    new_ids: list[int] = []
+    for name, source, error in expand_sources(items):
+        if error or source is None:
+            result = IngestResult(name, REJECTED, error)
+        else:
+            result = ingest_file(project, source, name, actor=actor, enqueue=False)
+        if result.status == INGESTED:
+            new_ids.extend(result.image_ids)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    if new_ids:
+        transaction.on_commit(lambda: queue_analysis(new_ids))
+    counts = summarise(results)
+    logger.info("ingest into project %s: %s", project.pk, ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return results
+
+
+def summarise(results: Iterable[IngestResult]) -> dict[str, int]:
+    counts = {INGESTED: 0, DUPLICATE: 0, REJECTED: 0}
+    for result in results:
+        counts[result.status] += 1
+    return counts
+
+
+def import_staged_files(project_id: int, paths: list[str], actor_id: int | None = None) -> list[dict[str, Any]]:
+    """Celery task body (``workers.ingest.import_files``): ingest staged upload files, then delete them.
+
+    ``paths`` are ``(name, path)`` pairs serialised as ``"name\\tpath"`` strings, so the task
+    arguments stay JSON. Returns the per-file results as dicts.
+    """
+    from django.contrib.auth import get_user_model
+
+    project = Project.objects.get(pk=project_id)
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    pairs = [tuple(item.split("\t", 1)) if "\t" in item else (Path(item).name, item) for item in paths]
+    try:
+        results = ingest_many(project, [(n, Path(p)) for n, p in pairs], actor=actor)
+    finally:
+        for _, path in pairs:
+            Path(path).unlink(missing_ok=True)
+    return [r.as_dict() for r in results]
