@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "skelex_web.learning",
     "skelex_web.audit",
     "skelex_web.pages",
+    "skelex_web.exports",
 ]
 
 MIDDLEWARE = [

@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/", include("skelex_web.labeling.urls")),
     path("api/", include("skelex_web.learning.urls")),
     path("api/", include("skelex_web.audit.urls")),
+    path("api/", include("skelex_web.exports.urls")),
     path("", include("skelex_web.pages.urls")),
 ]

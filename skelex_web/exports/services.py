@@ -1,0 +1,200 @@
+"""Every state change of the exports app: create a dataset version, start and run an export.
+
+Creating a version snapshots labels synchronously (database reads only, file hashes come from
+``Image.sha256``); rendering a version into a zip is the slow part and runs as the Celery task
+``workers.export.build`` on the export queue, or inline from ``manage.py export``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from skelex_web.audit.services import record as audit
+from skelex_web.projects.models import Project
+
+from . import snapshot
+from .models import DatasetVersion, ExportFormat, ExportJob, ImageMode, JobState
+from .render import render
+
+logger = logging.getLogger(__name__)
+
+EXPORT_TASK = "workers.export.build"
+InvalidFilters = snapshot.InvalidFilters
+
+
+def _publish(project_id: int, payload: dict[str, Any]) -> None:
+    try:
+        from skelex_web import events
+    except ImportError:  # events are best effort; an export never fails for want of a listener
+        return
+    events.publish(project_id, "job.progress", payload)
+
+
+def _exports_dir(*parts: str) -> Path:
+    path = Path(settings.MEDIA_ROOT, "exports", *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def create_version(
+    *,
+    project: Project,
+    actor: Any = None,
+    name: str = "",
+    filters: dict[str, Any] | None = None,
+    split_seed: int = 0,
+    split_ratios: dict[str, float] | None = None,
+) -> DatasetVersion:
+    """Snapshots the project's labels as a new immutable :class:`DatasetVersion`.
+
+    Args:
+        project: whose images and labels.
+        actor: the user creating it (audited); None from the command line.
+        name: a free-text label.
+        filters: see :data:`snapshot.FILTER_KEYS`; unknown labels, heads or origins raise.
+        split_seed: fixes the patient-level split.
+        split_ratios: ``{"train": .8, "val": .1, "test": .1}`` by default.
+
+    Raises:
+        InvalidFilters: with per-field errors.
+        ValueError: bad split ratios.
+    """
+    clean = snapshot.normalise_filters(project, filters)
+    ratios = snapshot.normalise_ratios(split_ratios)
+    tmp_dir = _exports_dir("versions", str(project.pk))
+    fd, tmp_name = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            result = snapshot.write_manifest(project, out, filters=clean, seed=int(split_seed), ratios=ratios)
+        for _attempt in range(5):
+            number = (DatasetVersion.objects.filter(project=project).aggregate(m=Max("number"))["m"] or 0) + 1
+            rel = snapshot.manifest_path(number, project.pk, result["content_hash"])
+            try:
+                with transaction.atomic():
+                    version = DatasetVersion.objects.create(
+                        project=project,
+                        number=number,
+                        name=name,
+                        filters=clean,
+                        split_seed=int(split_seed),
+                        split_ratios=result["header"]["split"]["ratios"],
+                        manifest=rel,
+                        content_hash=result["content_hash"],
+                        image_count=result["image_count"],
+                        annotation_count=result["annotation_count"],
+                        summary=result["summary"],
+                        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+                    )
+                    audit(
+                        actor=actor,
+                        action="dataset_version.create",
+                        target=version,
+                        project=project,
+                        after={"number": number, "content_hash": version.content_hash, "images": version.image_count},
+                    )
+            except IntegrityError:  # two leads created a version at the same moment: take the next number
+                continue
+            os.replace(tmp_name, Path(settings.MEDIA_ROOT, rel))
+            return version
+        raise RuntimeError("could not allocate a dataset version number")
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def start_export(
+    *, version: DatasetVersion, actor: Any = None, fmt: str = ExportFormat.COCO, images: str = ImageMode.PNG16
+) -> ExportJob:
+    """Creates an export job and enqueues ``workers.export.build`` once the transaction commits."""
+    if fmt not in ExportFormat.values:
+        raise ValueError(f"unknown format {fmt!r}; one of {', '.join(ExportFormat.values)}")
+    if images not in ImageMode.values:
+        raise ValueError(f"unknown image mode {images!r}; one of {', '.join(ImageMode.values)}")
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            version=version,
+            format=fmt,
+            images=images,
+            total=version.image_count,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        audit(actor=actor, action="export.start", target=job, project=version.project, after={"format": fmt})
+
+        def send() -> None:
+            from skelex_web.celery import app
+
+            app.send_task(EXPORT_TASK, args=[job.pk])
+
+        transaction.on_commit(send)
+    return job
+
+
+def run_export(job_id: int) -> ExportJob:
+    """Renders the job's zip under ``MEDIA_ROOT/exports/<project>/``; idempotent once done.
+
+    Progress goes to the job row and to ``job.progress`` events (``{"job": "export:<id>", ...}``).
+    A failure marks the job failed with the error and re-raises.
+    """
+    job = ExportJob.objects.select_related("version__project").get(pk=job_id)
+    if job.state == JobState.DONE and job.file and Path(settings.MEDIA_ROOT, job.file.name).exists():
+        return job
+    version = job.version
+    project = version.project
+    ExportJob.objects.filter(pk=job.pk).update(state=JobState.RUNNING, error="", done=0)
+    label = f"export:{job.pk}"
+
+    def progress(done: int, total: int) -> None:
+        ExportJob.objects.filter(pk=job.pk).update(done=done, total=total)
+        _publish(project.pk, {"job": label, "done": done, "total": total})
+
+    folder = _exports_dir(str(project.pk))
+    final = folder / f"{project.slug}-v{version.number}-{job.format}-{job.images}-{job.pk}.zip"
+    tmp = final.with_suffix(".zip.part")
+    try:
+        render(version, job.format, job.images, tmp, progress)
+        digest = hashlib.sha256()
+        with open(tmp, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        os.replace(tmp, final)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        ExportJob.objects.filter(pk=job.pk).update(
+            state=JobState.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
+        )
+        _publish(project.pk, {"job": label, "done": 0, "total": job.total, "state": JobState.FAILED})
+        raise
+    ExportJob.objects.filter(pk=job.pk).update(
+        state=JobState.DONE,
+        file=str(final.relative_to(settings.MEDIA_ROOT)),
+        size=final.stat().st_size,
+        sha256=digest.hexdigest(),
+        finished_at=timezone.now(),
+    )
+    _publish(project.pk, {"job": label, "done": job.total, "total": job.total, "state": JobState.DONE})
+    job.refresh_from_db()
+    return job
+
+
+def export_now(*, version: DatasetVersion, fmt: str, images: str, actor: Any = None) -> ExportJob:
+    """Creates and runs an export inline (command line, tests): no broker needed."""
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            version=version,
+            format=fmt,
+            images=images,
+            total=version.image_count,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        audit(actor=actor, action="export.start", target=job, project=version.project, after={"format": fmt})
+    return run_export(job.pk)
