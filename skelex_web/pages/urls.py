@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from django.urls import path
 
-urlpatterns: list[Any] = []
+from . import views
+
+app_name = "pages"
+
+urlpatterns = [
+    path("", views.project_list, name="project-list"),
+    path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
+    path("projects/<int:project_id>/worklist/", views.worklist, name="worklist"),
+    path("projects/<int:project_id>/images/<int:image_id>/", views.viewer, name="viewer"),
+]

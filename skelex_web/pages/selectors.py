@@ -1,0 +1,131 @@
+"""Reads behind the pages: the worklist (filters and active-learning order), a project's progress
+counts, and an image's neighbours in the worklist for the viewer's next/previous.
+
+Kept apart from the API's selectors because the pages show aggregates the API does not serve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+
+from skelex_web.labeling.models import Annotation, AnnotationKind, Suggestion, SuggestionState
+from skelex_web.projects.models import Project
+from skelex_web.studies.models import Image, ImageStatus
+
+FILTER_KEYS = ("status", "label", "body_part", "suggestions")
+# Worklist filter on suggestions: any state of SuggestionState, or "none" (no suggestions at all).
+SUGGESTION_FILTERS = [*SuggestionState.values, "none"]
+
+
+@dataclass(frozen=True)
+class WorklistFilters:
+    """The worklist's filters as the query string carries them (empty = no filter)."""
+
+    status: str = ""
+    label: str = ""
+    body_part: str = ""
+    suggestions: str = ""
+
+    @classmethod
+    def from_query(cls, query: Any) -> WorklistFilters:
+        return cls(**{k: (query.get(k) or "").strip() for k in FILTER_KEYS})
+
+    def as_query(self) -> dict[str, str]:
+        return {k: v for k in FILTER_KEYS if (v := getattr(self, k))}
+
+
+def worklist(project: Project, filters: WorklistFilters) -> QuerySet[Image]:
+    """The project's images filtered, highest active-learning priority first (unscored last), then by id."""
+    qs = Image.objects.filter(project=project)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.body_part:
+        qs = qs.filter(body_part=filters.body_part)
+    if filters.label:
+        qs = qs.filter(
+            Exists(
+                Annotation.objects.filter(
+                    image=OuterRef("pk"), kind=AnnotationKind.BOX, label=filters.label, is_deleted=False
+                )
+            )
+        )
+    if filters.suggestions == "none":
+        qs = qs.filter(~Exists(Suggestion.objects.filter(image=OuterRef("pk"))))
+    elif filters.suggestions:
+        qs = qs.filter(Exists(Suggestion.objects.filter(image=OuterRef("pk"), state=filters.suggestions)))
+    return qs.order_by(F("al_priority").desc(nulls_last=True), "id")
+
+
+def annotate_for_list(qs: QuerySet[Image]) -> QuerySet[Image]:
+    """Adds the per-image counts the worklist shows (boxes, pending suggestions)."""
+    return qs.annotate(
+        n_boxes=Count(
+            "annotations", filter=Q(annotations__kind=AnnotationKind.BOX, annotations__is_deleted=False), distinct=True
+        ),
+        n_pending=Count("suggestions", filter=Q(suggestions__state=SuggestionState.PENDING), distinct=True),
+    )
+
+
+def neighbours(project: Project, filters: WorklistFilters, image_id: int) -> tuple[int | None, int | None]:
+    """(previous, next) image ids around ``image_id`` in worklist order; None at the ends.
+
+    An image outside the filtered list (opened directly) gets the list's first image as "next".
+    """
+    ids = list(worklist(project, filters).values_list("id", flat=True))
+    if image_id not in ids:
+        return None, (ids[0] if ids else None)
+    i = ids.index(image_id)
+    return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
+
+
+@dataclass
+class ProjectSummary:
+    total: int = 0
+    labelled: int = 0
+    by_status: list[tuple[str, str, int]] = field(default_factory=list)  # (value, label, count)
+    suggestions: dict[str, int] = field(default_factory=dict)
+    by_user: list[dict[str, Any]] = field(default_factory=list)
+    body_parts: list[str] = field(default_factory=list)
+
+    @property
+    def labelled_percent(self) -> float:
+        return 100.0 * self.labelled / self.total if self.total else 0.0
+
+
+def project_summary(project: Project) -> ProjectSummary:
+    """Progress of a project: images by status, labelled vs total, suggestion outcomes, who labelled what."""
+    images = Image.objects.filter(project=project)
+    live = Annotation.objects.filter(project=project, is_deleted=False)
+    counts = dict(images.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    summary = ProjectSummary(
+        total=images.count(),
+        labelled=images.filter(Exists(live.filter(image=OuterRef("pk")))).count(),
+        by_status=[(value, label, counts.get(value, 0)) for value, label in ImageStatus.choices],
+    )
+    states = dict(
+        Suggestion.objects.filter(project=project)
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .values_list("state", "n")
+    )
+    summary.suggestions = {state: states.get(state, 0) for state in SuggestionState.values}
+    summary.by_user = list(
+        live.values("author__username")
+        .annotate(
+            images=Count("image", distinct=True),
+            boxes=Count("id", filter=Q(kind=AnnotationKind.BOX)),
+            heads=Count("id", filter=Q(kind=AnnotationKind.HEAD)),
+            accepted=Count("id", filter=Q(origin="suggestion-accepted")),
+            edited=Count("id", filter=Q(origin="suggestion-edited")),
+            time_ms=Sum("time_spent_ms"),
+        )
+        .order_by("-images", "author__username")
+    )
+    for row in summary.by_user:
+        row["username"] = row.pop("author__username") or "(deleted user)"
+        row["time_min"] = round((row.pop("time_ms") or 0) / 60000, 1)
+    summary.body_parts = sorted(p for p in images.values_list("body_part", flat=True).distinct() if p)
+    return summary

@@ -1,0 +1,117 @@
+"""The server-rendered pages: project list, project progress, worklist and the viewer shell.
+
+Every page needs a signed-in user (else a redirect to sign in) and membership of the project
+(else 404, so a project's existence does not leak). The viewer page only hands the browser its
+configuration; the viewer itself talks to the REST API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from skelex_web.projects.models import Project, Role
+from skelex_web.projects.permissions import has_role, member_projects, role_of
+from skelex_web.studies.models import Image, ImageStatus
+
+from . import selectors
+
+WORKLIST_PAGE_SIZE = 60
+
+
+def _project(request: HttpRequest, project_id: int) -> Project:
+    project = get_object_or_404(Project, pk=project_id)
+    if role_of(request.user, project) is None:
+        raise Http404("No such project.")
+    return project
+
+
+@login_required
+def project_list(request: HttpRequest) -> HttpResponse:
+    projects = []
+    for p in member_projects(request.user).order_by("name", "id"):
+        projects.append({"project": p, "role": role_of(request.user, p), "images": p.images.count()})
+    return render(request, "pages/project_list.html", {"projects": projects})
+
+
+@login_required
+def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _project(request, project_id)
+    summary = selectors.project_summary(project)
+    return render(
+        request,
+        "pages/project_detail.html",
+        {"project": project, "role": role_of(request.user, project), "summary": summary},
+    )
+
+
+@login_required
+def worklist(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _project(request, project_id)
+    filters = selectors.WorklistFilters.from_query(request.GET)
+    qs = selectors.annotate_for_list(selectors.worklist(project, filters))
+    page = Paginator(qs, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = urlencode(filters.as_query())
+    return render(
+        request,
+        "pages/worklist.html",
+        {
+            "project": project,
+            "page": page,
+            "filters": filters,
+            "query": query,
+            "statuses": ImageStatus.choices,
+            "labels": project.label_schema.get("box_labels", []),
+            "body_parts": selectors.project_summary(project).body_parts,
+            "suggestion_states": selectors.SUGGESTION_FILTERS,
+        },
+    )
+
+
+def _viewer_url(project: Project, image_id: int | None, query: str) -> str | None:
+    if image_id is None:
+        return None
+    url = reverse("pages:viewer", args=[project.pk, image_id])
+    return f"{url}?{query}" if query else url
+
+
+@login_required
+def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse:
+    project = _project(request, project_id)
+    image = get_object_or_404(Image, pk=image_id, project=project)
+    filters = selectors.WorklistFilters.from_query(request.GET)
+    query = urlencode(filters.as_query())
+    prev_id, next_id = selectors.neighbours(project, filters, image.pk)
+    worklist_url = reverse("pages:worklist", args=[project.pk]) + (f"?{query}" if query else "")
+    config: dict[str, Any] = {
+        "project": {"id": project.pk, "name": project.name},
+        "image": {
+            "id": image.pk,
+            "name": image.name,
+            "rows": image.rows,
+            "cols": image.cols,
+            "pixel_spacing_row": image.pixel_spacing_row,
+            "pixel_spacing_col": image.pixel_spacing_col,
+            "window_center": image.window_center,
+            "window_width": image.window_width,
+            "display_url": reverse("image-display", args=[image.pk]),
+            "errormap_url": reverse("image-errormap", args=[image.pk]) if image.error_maps.exists() else None,
+        },
+        "schema": project.label_schema,
+        "user": {"id": request.user.pk, "name": request.user.get_username()},
+        "can_edit": has_role(request.user, project, Role.ANNOTATOR),
+        "prev_url": _viewer_url(project, prev_id, query),
+        "next_url": _viewer_url(project, next_id, query),
+        "worklist_url": worklist_url,
+    }
+    return render(
+        request,
+        "pages/viewer.html",
+        {"project": project, "image": image, "config": config, "worklist_url": worklist_url},
+    )

@@ -1,0 +1,157 @@
+"""The server-rendered pages: sign-in gate, membership (404 for outsiders), project progress counts,
+the worklist's filters and active-learning order, and the viewer shell's configuration."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.factories import AnnotationFactory, ImageFactory, SuggestionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user: Any) -> Client:
+    c = Client()
+    c.force_login(user)
+    return c
+
+
+def viewer_config(html: str) -> dict[str, Any]:
+    start = html.index('<script id="viewer-config" type="application/json">') + len(
+        '<script id="viewer-config" type="application/json">'
+    )
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/projects/{p}/", "/projects/{p}/worklist/", "/projects/{p}/images/{i}/"], ids=lambda p: p
+)
+def test_pages_send_anonymous_users_to_sign_in(project: Any, path: str) -> None:
+    image = ImageFactory(project=project)
+    url = path.format(p=project.pk, i=image.pk)
+    r = Client().get(url)
+    assert r.status_code == 302
+    assert r["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.parametrize("path", ["/projects/{p}/", "/projects/{p}/worklist/", "/projects/{p}/images/{i}/"])
+def test_outsiders_get_404(project: Any, personas: dict[str, Any], path: str) -> None:
+    image = ImageFactory(project=project)
+    r = signed_in(personas["outsider"]).get(path.format(p=project.pk, i=image.pk))
+    assert r.status_code == 404
+
+
+def test_image_of_another_project_is_404_in_this_projects_viewer(
+    project: Any, other_project: Any, personas: Any
+) -> None:
+    foreign = ImageFactory(project=other_project)
+    r = signed_in(personas["annotator"]).get(f"/projects/{project.pk}/images/{foreign.pk}/")
+    assert r.status_code == 404
+
+
+def test_sign_in_page_renders_and_signs_in(personas: dict[str, Any]) -> None:
+    c = Client()
+    page = c.get("/accounts/login/")
+    assert page.status_code == 200
+    assert b"Sign in" in page.content
+    r = c.post("/accounts/login/", {"username": "ana", "password": "pw-for-tests-1"})
+    assert r.status_code == 302 and r["Location"] == "/"
+    bad = Client().post("/accounts/login/", {"username": "ana", "password": "wrong"})
+    assert b"did not match" in bad.content
+
+
+def test_project_list_shows_only_my_projects(project: Any, other_project: Any, personas: Any) -> None:
+    html = signed_in(personas["annotator"]).get("/").content.decode()
+    assert "Wrist fractures" in html
+    assert "Someone else" not in html
+
+
+def test_project_page_counts_progress_and_who_labelled_what(project: Any, personas: Any) -> None:
+    a, b, c = (ImageFactory(project=project, status=s) for s in ("analysed", "analysed", "failed"))
+    AnnotationFactory(image=a, author=personas["annotator"], origin="suggestion-accepted", time_spent_ms=120000)
+    AnnotationFactory(
+        image=a,
+        author=personas["annotator"],
+        kind="head",
+        head="abnormal",
+        value="yes",
+        x0=None,
+        y0=None,
+        x1=None,
+        y1=None,
+    )
+    AnnotationFactory(image=b, author=personas["reviewer"], is_deleted=True)
+    SuggestionFactory(image=a, state="accepted")
+    SuggestionFactory(image=b, state="rejected")
+    SuggestionFactory(image=b, state="rejected")
+    SuggestionFactory(image=c, state="pending")
+    r = signed_in(personas["viewer"]).get(f"/projects/{project.pk}/")
+    assert r.status_code == 200
+    s = r.context["summary"]
+    assert (s.labelled, s.total) == (1, 3), "a deleted annotation does not make an image labelled"
+    assert {v: n for v, _, n in s.by_status}["failed"] == 1
+    assert s.suggestions == {"pending": 1, "accepted": 1, "edited": 0, "rejected": 2}
+    assert s.by_user == [
+        {"username": "ana", "images": 1, "boxes": 1, "heads": 1, "accepted": 1, "edited": 0, "time_min": 2.0}
+    ]
+    html = r.content.decode()
+    assert "1 / 3" in html and f"/projects/{project.pk}/worklist/" in html
+
+
+def test_worklist_orders_by_active_learning_priority_then_id(project: Any, personas: Any) -> None:
+    low = ImageFactory(project=project, al_priority=0.1)
+    unscored = ImageFactory(project=project)
+    high = ImageFactory(project=project, al_priority=0.9, al_reason="uncertain: abnormal")
+    r = signed_in(personas["annotator"]).get(f"/projects/{project.pk}/worklist/")
+    assert [i.pk for i in r.context["page"].object_list] == [high.pk, low.pk, unscored.pk]
+    assert "uncertain: abnormal" in r.content.decode()
+
+
+def test_worklist_filters(project: Any, personas: Any) -> None:
+    hand = ImageFactory(project=project, body_part="hand", status="analysed")
+    wrist = ImageFactory(project=project, body_part="wrist", status="ingested")
+    labelled = ImageFactory(project=project, body_part="hand")
+    AnnotationFactory(image=labelled, label="implant")
+    SuggestionFactory(image=wrist, state="pending")
+    c = signed_in(personas["annotator"])
+
+    def ids(query: str) -> list[int]:
+        return [i.pk for i in c.get(f"/projects/{project.pk}/worklist/?{query}").context["page"].object_list]
+
+    assert ids("body_part=hand") == [hand.pk, labelled.pk]
+    assert ids("status=ingested") == [wrist.pk]
+    assert ids("label=implant") == [labelled.pk]
+    assert ids("suggestions=pending") == [wrist.pk]
+    assert ids("suggestions=none") == [hand.pk, labelled.pk]
+
+
+def test_viewer_page_carries_config_and_worklist_neighbours(project: Any, personas: Any) -> None:
+    first = ImageFactory(
+        project=project, al_priority=0.9, body_part="hand", pixel_spacing_row=0.1, pixel_spacing_col=0.1
+    )
+    second = ImageFactory(project=project, al_priority=0.5, body_part="hand")
+    ImageFactory(project=project, al_priority=0.7, body_part="foot")
+    r = signed_in(personas["annotator"]).get(f"/projects/{project.pk}/images/{first.pk}/?body_part=hand")
+    assert r.status_code == 200
+    cfg = viewer_config(r.content.decode())
+    assert cfg["image"]["id"] == first.pk
+    assert cfg["image"]["display_url"] == f"/api/images/{first.pk}/display/"
+    assert cfg["image"]["pixel_spacing_row"] == 0.1
+    assert cfg["user"] == {"id": personas["annotator"].pk, "name": "ana"}
+    assert cfg["schema"]["box_labels"] == ["fracture", "lesion", "implant"]
+    assert cfg["prev_url"] is None
+    assert cfg["next_url"] == f"/projects/{project.pk}/images/{second.pk}/?body_part=hand"
+    assert cfg["can_edit"] is True
+    assert "/static/frontend/viewer/main.js" in r.content.decode()
+
+
+def test_viewer_says_viewers_cannot_edit(project: Any, personas: Any) -> None:
+    image = ImageFactory(project=project)
+    cfg = viewer_config(
+        signed_in(personas["viewer"]).get(f"/projects/{project.pk}/images/{image.pk}/").content.decode()
+    )
+    assert cfg["can_edit"] is False
