@@ -14,6 +14,7 @@ version's creation time, so re-exporting a version gives identical SR bytes.
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -107,8 +108,32 @@ def _heads_group(header: Header, record: Record, source: Dataset) -> Any | None:
     )
 
 
+# Type 2 patient/study attributes the SR copies from its evidence. De-identification may have
+# removed them (a PS3.15 profile empties or drops them); present-but-empty is what they must be.
+TYPE2_FROM_EVIDENCE = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+
+
+def _complete(source: Dataset) -> Dataset:
+    ds = copy.deepcopy(source)
+    for keyword in TYPE2_FROM_EVIDENCE:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
+    return ds
+
+
 def build_sr(header: Header, record: Record, source: Dataset) -> Dataset:
     """The SR dataset for one image record, whose source DICOM header is ``source``."""
+    source = _complete(source)
     authors = [b.get("author") for b in record["boxes"] if b.get("author")]
     authors += [h.get("author") for h in record.get("heads", {}).values() if h.get("author")]
     observer = max(sorted(set(authors)), key=authors.count) if authors else None

@@ -1,0 +1,85 @@
+"""Export API: members list, only leads create versions, export and download; outsiders get 404."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from skelex_web.exports.models import ExportJob
+from workers.tasks.export import build
+
+pytestmark = pytest.mark.django_db
+
+
+def _create(client: Any, project: Any, **extra: Any) -> Any:
+    return client.post("/api/dataset-versions/", {"project": project.pk, "split_seed": 3, **extra}, format="json")
+
+
+@pytest.mark.parametrize(
+    ("who", "status"), [("lead", 201), ("reviewer", 403), ("annotator", 403), ("viewer", 403), ("outsider", 404)]
+)
+def test_only_leads_create_versions(client_for: Any, project: Any, labelled: Any, who: str, status: int) -> None:
+    response = _create(client_for(who), project)
+    assert response.status_code == status, response.content
+    if status == 201:
+        body = response.json()
+        assert body["number"] == 1 and body["image_count"] == 12 and len(body["content_hash"]) == 64
+        assert body["summary"]["suggestions"]["acceptance_rate"] == 0.5
+
+
+def test_members_list_versions_and_outsiders_see_none(client_for: Any, project: Any, labelled: Any) -> None:
+    _create(client_for("lead"), project)
+    listed = client_for("viewer").get(f"/api/dataset-versions/?project={project.pk}").json()
+    assert listed["count"] == 1 and listed["results"][0]["split_seed"] == 3
+    assert client_for("outsider").get("/api/dataset-versions/").json()["count"] == 0
+    version_id = listed["results"][0]["id"]
+    assert client_for("outsider").get(f"/api/dataset-versions/{version_id}/").status_code == 404
+
+
+def test_bad_filters_answer_400_with_field_errors(client_for: Any, project: Any, labelled: Any) -> None:
+    response = _create(client_for("lead"), project, filters={"labels": ["nope"]}, split_ratios={"holdout": 1})
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"split_ratios"}
+    response = _create(client_for("lead"), project, filters={"labels": ["nope"]})
+    assert response.status_code == 400 and "filters.labels" in response.json()["errors"]
+
+
+def test_export_enqueues_the_task_and_the_lead_downloads_the_zip(
+    client_for: Any, project: Any, labelled: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    version_id = _create(client_for("lead"), project).json()["id"]
+    url = f"/api/dataset-versions/{version_id}/export/"
+    assert client_for("annotator").post(url, {"format": "coco"}, format="json").status_code == 403
+    assert client_for("outsider").post(url, {"format": "coco"}, format="json").status_code == 404
+    with mock.patch("skelex_web.celery.app.send_task") as send, django_capture_on_commit_callbacks(execute=True):
+        response = client_for("lead").post(url, {"format": "yolo", "images": "png8"}, format="json")
+    assert response.status_code == 202, response.content
+    job = response.json()
+    assert job["state"] == "queued" and job["download_url"] is None
+    send.assert_called_once_with("workers.export.build", args=[job["id"]])
+    download = f"/api/exports/{job['id']}/download/"
+    assert client_for("lead").get(download).status_code == 409
+
+    result = build(job["id"])  # what the export worker runs for that message
+    assert result["state"] == "done"
+    assert client_for("viewer").get(f"/api/exports/{job['id']}/").json()["state"] == "done"
+    assert client_for("viewer").get(download).status_code == 403
+    assert client_for("outsider").get(download).status_code == 404
+    response = client_for("lead").get(download)
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    body = b"".join(response.streaming_content)
+    assert ExportJob.objects.get(pk=job["id"]).size == len(body)
+    names = zipfile.ZipFile(io.BytesIO(body)).namelist()
+    assert "data.yaml" in names and sum(n.startswith("labels/") for n in names) == 12
+
+
+def test_export_list_is_filtered_by_project(client_for: Any, project: Any, other_project: Any, labelled: Any) -> None:
+    version_id = _create(client_for("lead"), project).json()["id"]
+    with mock.patch("skelex_web.celery.app.send_task"):
+        client_for("lead").post(f"/api/dataset-versions/{version_id}/export/", {"format": "csv"}, format="json")
+    assert client_for("viewer").get(f"/api/exports/?project={project.pk}").json()["count"] == 1
+    assert client_for("viewer").get(f"/api/exports/?project={other_project.pk}").json()["count"] == 0
