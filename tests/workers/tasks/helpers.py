@@ -46,7 +46,8 @@ def radiograph(seed: int, height: int = 64, width: int = 48) -> np.ndarray:
     img[:, band] += 30000
     cy, cx = rng.integers(8, height - 8), rng.integers(band.start, band.stop)
     yy, xx = np.mgrid[:height, :width]
-    img += 20000 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 18.0)
+    spread = 2.0 * (max(3.0, min(height, width) / 20.0)) ** 2  # a finding a few percent of the image wide
+    img += 20000 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / spread)
     return np.clip(img, 0, 65535).astype(np.uint16)
 
 
@@ -56,14 +57,24 @@ def png16(pixels: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def stored_image(project: Any, media_root: Path, seed: int, data: bytes | None = None, **fields: Any) -> Any:
+def stored_image(
+    project: Any,
+    media_root: Path,
+    seed: int,
+    data: bytes | None = None,
+    using: str = "default",
+    height: int = 64,
+    width: int = 48,
+    **fields: Any,
+) -> Any:
     """An ``Image`` row whose original and display files exist under ``media_root``.
 
-    ``data`` replaces the display PNG's bytes (e.g. garbage for a corrupt image).
+    ``data`` replaces the display PNG's bytes (e.g. garbage for a corrupt image); ``using`` is
+    the database alias to write to.
     """
     from skelex_web.studies.models import Image, ImageStatus
 
-    pixels = radiograph(seed)
+    pixels = radiograph(seed, height, width)
     payload = png16(pixels) if data is None else data
     digest = hashlib.sha256(payload + str(seed).encode()).hexdigest()
     for sub in ("originals", "display"):
@@ -83,4 +94,4 @@ def stored_image(project: Any, media_root: Path, seed: int, data: bytes | None =
         status=ImageStatus.QUEUED,
     )
     defaults.update(fields)
-    return Image.objects.create(**defaults)
+    return Image.objects.using(using).create(**defaults)
