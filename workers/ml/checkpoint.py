@@ -4,7 +4,7 @@ Why two files: safetensors holds tensors only and loads without executing code (
 ``.pt`` files), and a JSON sidecar is readable by people and by the web app (which never imports
 torch) to show the variant, image size, normalisation and provenance of a model version.
 
-Sidecar shape::
+Sidecar shape (a bare ``MAEConfig`` JSON, as pretraining runs write, is read too)::
 
     {"format": "skelex-mae", "format_version": 1, "dtype": "float16" | "float32",
      "config": {...MAEConfig...}, "metadata": {...free-form, e.g. source, converted_from...}}
@@ -58,7 +58,10 @@ def save_checkpoint(
         raise CheckpointError(f"unknown storage dtype {dtype!r}; use one of {', '.join(_DTYPES)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", _DTYPES[dtype]).contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path), metadata={"format": FORMAT})
+    # Temporary names then rename: a reader (a worker loading the model) never sees half a file.
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    tmp.replace(path)
     sidecar = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -66,7 +69,9 @@ def save_checkpoint(
         "config": json.loads(model.config.to_json()),
         "metadata": metadata or {},
     }
-    sidecar_path(path).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    side_tmp = sidecar_path(path).with_suffix(".json.tmp")
+    side_tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    side_tmp.replace(sidecar_path(path))
     return path
 
 
@@ -79,6 +84,10 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
         data = json.loads(side.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"checkpoint config {side} is not valid JSON: {exc}") from exc
+    if isinstance(data, dict) and "format" not in data and "variant" in data and "embed_dim" in data:
+        # A bare MAEConfig JSON (as pretraining runs write it, provenance optionally under "meta").
+        meta = data.pop("meta", {})
+        return {"format": FORMAT, "format_version": 0, "dtype": None, "config": data, "metadata": meta or {}}
     if not isinstance(data, dict) or data.get("format") != FORMAT or "config" not in data:
         raise CheckpointError(f"{side} is not a {FORMAT} checkpoint config")
     if int(data.get("format_version", 0)) > FORMAT_VERSION:

@@ -207,3 +207,48 @@ def convert_folder(folder: str | Path, out: str | Path, dtype: str = "float32") 
     hf_config = json.loads((Path(folder) / "config.json").read_text())
     meta = {"converted_from": str(Path(folder).resolve()), "hf_mask_ratio": float(hf_config.get("mask_ratio", 0.75))}
     return save_checkpoint(model, out, dtype=dtype, metadata=meta)
+
+
+def hf_config_dict(config: MAEConfig) -> dict[str, Any]:
+    """The ``ViTMAEConfig`` keyword arguments describing our architecture (for the reverse export)."""
+    return {
+        "hidden_size": config.embed_dim,
+        "num_hidden_layers": config.depth,
+        "num_attention_heads": config.num_heads,
+        "intermediate_size": int(config.embed_dim * config.mlp_ratio),
+        "decoder_hidden_size": config.decoder_embed_dim,
+        "decoder_num_hidden_layers": config.decoder_depth,
+        "decoder_num_attention_heads": config.decoder_num_heads,
+        "decoder_intermediate_size": int(config.decoder_embed_dim * config.decoder_mlp_ratio),
+        "image_size": config.img_size,
+        "patch_size": config.patch_size,
+        "num_channels": config.in_chans,
+        "layer_norm_eps": config.layer_norm_eps,
+        "norm_pix_loss": config.norm_pix_loss,
+        "hidden_act": "gelu",
+        "qkv_bias": True,
+    }
+
+
+def to_hf_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Our state dict -> transformers 4.x ``ViTMAEForPreTraining`` names (splits the fused qkv).
+
+    Used by the benchmark to give the reference implementation exactly our weights.
+    """
+    back = {ours: hf for hf, ours in _GLOBAL_NAMES.items()}
+    out: dict[str, torch.Tensor] = {}
+    layer_re = re.compile(r"^(?P<where>blocks|decoder_blocks)\.(?P<idx>\d+)\.(?P<local>.+)\.(?P<param>weight|bias)$")
+    for key, tensor in state.items():
+        if key in back:
+            out[back[key]] = tensor
+            continue
+        m = layer_re.match(key)
+        if m is None:
+            raise CheckpointError(f"cannot export key {key}")
+        prefix = f"vit.encoder.layer.{m['idx']}" if m["where"] == "blocks" else f"decoder.decoder_layers.{m['idx']}"
+        if m["local"] == "attn.qkv":
+            for part, chunk in zip("qkv", tensor.chunk(3, dim=0)):
+                out[f"{prefix}.{_LAYER_NAMES['attn.' + part][0]}.{m['param']}"] = chunk.contiguous()
+        else:
+            out[f"{prefix}.{_LAYER_NAMES[m['local']][0]}.{m['param']}"] = tensor
+    return out

@@ -57,3 +57,11 @@ def test_missing_corrupt_and_mismatched_files_say_what_is_wrong(tmp_path: Path) 
         load_model(path)
     with pytest.raises(CheckpointError, match=r"\.safetensors"):
         save_checkpoint(tiny_model(), tmp_path / "x.pt")
+
+
+def test_a_bare_config_sidecar_from_pretraining_runs_loads(tmp_path: Path) -> None:
+    model = tiny_model()
+    path = save_checkpoint(model, tmp_path / "run.safetensors")
+    path.with_suffix(".json").write_text(json.dumps({**json.loads(model.config.to_json()), "meta": {"epoch": 3}}))
+    assert read_sidecar(path)["metadata"] == {"epoch": 3}
+    assert load_model(path, device="cpu").config == model.config

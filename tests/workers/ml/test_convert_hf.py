@@ -137,3 +137,16 @@ def test_cli_converts_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert side["dtype"] == "float16" and side["config"]["embed_dim"] == 32
     assert main(["convert-hf", str(tmp_path / "nowhere"), str(out)]) == 1
     assert "config.json" in capsys.readouterr().err
+
+
+def test_export_back_to_transformers_gives_the_same_model() -> None:
+    from tests.workers.ml.engine_fixtures import tiny_model
+    from workers.ml.convert_hf import hf_config_dict, to_hf_state_dict
+
+    ours = tiny_model(seed=4)
+    hf = transformers.ViTMAEForPreTraining(transformers.ViTMAEConfig(**hf_config_dict(ours.config))).eval()
+    missing, unexpected = hf.load_state_dict(to_hf_state_dict(ours.state_dict()), strict=False)
+    assert not missing and not unexpected
+    x, noise = torch.randn(2, 3, 32, 32), torch.rand(2, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(hf(pixel_values=x, noise=noise).logits, ours(x, noise=noise)[1], rtol=0, atol=1e-5)
