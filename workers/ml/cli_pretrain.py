@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default=None, help="16-bit image cache (default <out>/cache)")
     parser.add_argument("--device", default=None, help="cuda / cpu (default: cuda when present)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that crosses this")
+    parser.add_argument(
+        "--time-budget-min", type=float, default=None, help="cosine schedule over wall time; the run ends at the budget"
+    )
     parser.add_argument("--export-fp16", default=None, help="also write final fp16 weights to this X.safetensors")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         device=args.device,
         max_minutes=args.max_minutes,
+        time_budget_min=args.time_budget_min,
         progress=not args.no_progress,
     )
     result = pretrain(cfg)

@@ -57,6 +57,7 @@ class PretrainConfig:
     cache_long_side: int | None = None  # default: 1.5 x img_size
     device: str | None = None
     max_minutes: float | None = None  # safety stop after the epoch that crosses it
+    time_budget_min: float | None = None  # schedule over wall time: cosine ends and the run stops at the budget
     progress: bool = True
     model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. tiny test sizes
 
@@ -96,11 +97,15 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # workers share 2 cores with the model; one thread each
 
 
-def lr_at(step: int, total: int, warmup: int, peak: float, floor: float) -> float:
-    """Linear warmup to ``peak`` over ``warmup`` steps, then half-cosine down to ``floor`` at ``total``."""
+def lr_at(step: int, total: int, warmup: int, peak: float, floor: float, time_share: float = 0.0) -> float:
+    """Linear warmup to ``peak`` over ``warmup`` steps, then half-cosine down to ``floor`` at ``total``.
+
+    ``time_share`` (elapsed / time budget) advances the cosine when wall time, not the step count,
+    is what runs out first: on a shared CPU the number of steps an hour holds is not known ahead.
+    """
     if step < warmup:
         return peak * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_share))
     return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -156,7 +161,7 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = max(1, round(cfg.warmup_epochs * steps_per_epoch))
 
-    start_epoch, step, history = 0, 0, []
+    start_epoch, step, history, trained_s = 0, 0, [], 0.0
     step_log: dict[str, list] = {"step": [], "loss": []}
     state_path = out / "last.pt"
     if cfg.resume and state_path.exists():
@@ -164,6 +169,7 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, step, history, step_log = state["epoch"], state["step"], state["history"], state["step_log"]
+        trained_s = state.get("trained_s", 0.0)
         torch.set_rng_state(state["torch_rng"])
         say(f"resumed from {state_path} at epoch {start_epoch}, step {step}")
     elif cfg.resume:
@@ -174,7 +180,9 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
         f"on {device}, {cfg.img_size}px, batch {batch_size}, {steps_per_epoch} steps/epoch, "
         f"epochs {start_epoch}->{cfg.epochs}, peak lr {peak_lr:.2e}, threads {torch.get_num_threads()}"
     )
-    run_start = time.perf_counter()
+    run_start = time.perf_counter() - trained_s
+    budget_s = cfg.time_budget_min * 60 if cfg.time_budget_min else None
+    out_of_time = False
     for epoch in range(start_epoch, cfg.epochs):
         dataset.epoch = epoch
         loader = DataLoader(
@@ -192,7 +200,11 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
         fetch = time.perf_counter()
         for batch in loader:
             wait += time.perf_counter() - fetch
-            lr = lr_at(step, total_steps, warmup_steps, peak_lr, cfg.min_lr)
+            share = (time.perf_counter() - run_start) / budget_s if budget_s else 0.0
+            if share >= 1.0:
+                out_of_time = True
+                break
+            lr = lr_at(step, total_steps, warmup_steps, peak_lr, cfg.min_lr, share)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             imgs = normalize(batch.to(device, non_blocking=True), model.config.mean, model.config.std)
@@ -230,13 +242,17 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
             f"epoch {epoch + 1}: loss {record['loss']:.4f}, {record['samples_per_s']} img/s, "
             f"data wait {100 * record['data_wait_share']:.1f}%, {record['cpu_cores_used']} cores"
         )
-        _save_epoch(out, model, optimizer, epoch + 1, step, history, step_log, cfg, len(entries), device)
+        trained_s = time.perf_counter() - run_start
+        _save_epoch(out, model, optimizer, epoch + 1, step, history, step_log, cfg, len(entries), device, trained_s)
+        if out_of_time:
+            say(f"stopping in epoch {epoch + 1}: time budget of {cfg.time_budget_min} min used (schedule completed)")
+            break
         if cfg.max_minutes is not None and (time.perf_counter() - run_start) / 60 > cfg.max_minutes:
             say(f"stopping after epoch {epoch + 1}: --max-minutes {cfg.max_minutes} reached")
             break
 
     if not history:  # resumed a finished run: still hand back the files
-        _save_epoch(out, model, optimizer, start_epoch, step, history, step_log, cfg, len(entries), device)
+        _save_epoch(out, model, optimizer, start_epoch, step, history, step_log, cfg, len(entries), device, trained_s)
     return RunResult(
         checkpoint=out / "checkpoint.safetensors",
         metrics_path=out / "metrics.json",
@@ -268,6 +284,7 @@ def _save_epoch(
     cfg: PretrainConfig,
     n_images: int,
     device: torch.device,
+    trained_s: float,
 ) -> None:
     save_weights(model, out / "checkpoint")
     save_state(
@@ -280,6 +297,7 @@ def _save_epoch(
             "history": history,
             "step_log": step_log,
             "torch_rng": torch.get_rng_state(),
+            "trained_s": trained_s,
         },
     )
     config = {k: (v if not isinstance(v, Path) else str(v)) for k, v in asdict(cfg).items()}
@@ -294,6 +312,8 @@ def _save_epoch(
             "torch_threads": torch.get_num_threads(),
             "n_images": n_images,
             "epochs_done": epoch,
+            "steps_done": step,
+            "train_wall_s": round(trained_s, 1),
             "final_loss": history[-1]["loss"] if history else None,
             "history": history,
         },

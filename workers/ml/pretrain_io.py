@@ -89,7 +89,9 @@ def plot_loss(path: Path, steps: list[int], losses: list[float], epoch_ends: lis
     if steps:
         ax.plot(steps, losses, color="#9ab", linewidth=0.6, label="step loss")
         k = max(1, len(losses) // 50)
-        smooth = [sum(losses[max(0, i - k + 1) : i + 1]) / len(losses[max(0, i - k + 1) : i + 1]) for i in range(len(losses))]
+        smooth = [
+            sum(losses[max(0, i - k + 1) : i + 1]) / len(losses[max(0, i - k + 1) : i + 1]) for i in range(len(losses))
+        ]
         ax.plot(steps, smooth, color="#146", linewidth=1.4, label=f"running mean ({k} steps)")
     if epoch_ends:
         ax.plot([s for s, _ in epoch_ends], [v for _, v in epoch_ends], "o", color="#c41", ms=3, label="epoch mean")
