@@ -1,0 +1,63 @@
+"""``manage.py import_images PATH... --project SLUG``: ingest files, folders and zip archives.
+
+Prints a progress bar and a summary; exits non-zero only when nothing could be imported
+(every file rejected, or no files found). Duplicates count as success: re-running is safe.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from skelex_web.projects.models import Project
+from skelex_web.studies.services import REJECTED, IngestResult, ingest_many, summarise
+
+
+class Command(BaseCommand):
+    help = "Import radiographs (DICOM, PNG, JPEG, TIFF; folders and zips) into a project."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("paths", nargs="+", type=Path, help="files, folders or zip archives")
+        parser.add_argument("--project", required=True, help="project slug")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        project = _project(options["project"])
+        missing = [str(p) for p in options["paths"] if not p.exists()]
+        if missing:
+            raise CommandError(f"not found: {', '.join(missing)}")
+        bar = tqdm(desc="importing", unit="file", disable=options["no_progress"], file=sys.stderr)
+        rejected: list[IngestResult] = []
+
+        def step(result: IngestResult) -> None:
+            bar.update(1)
+            if result.status == REJECTED:
+                rejected.append(result)
+
+        results = ingest_many(project, [(str(p), p) for p in options["paths"]], progress=step)
+        bar.close()
+        report(self, results, rejected)
+        if not results or all(r.status == REJECTED for r in results):
+            raise CommandError("nothing could be imported")
+
+
+def _project(slug: str) -> Project:
+    try:
+        return Project.objects.get(slug=slug)
+    except Project.DoesNotExist:
+        raise CommandError(f"no project with slug {slug!r}") from None
+
+
+def report(command: BaseCommand, results: list[IngestResult], rejected: list[IngestResult]) -> None:
+    """Rejections one per line, then the counts."""
+    for result in rejected[:200]:
+        command.stdout.write(f"rejected: {result.reason}")
+    if len(rejected) > 200:
+        command.stdout.write(f"... and {len(rejected) - 200} more rejected")
+    counts = summarise(results)
+    parts = ", ".join(f"{counts[k]} {k}" for k in ("ingested", "duplicate", "rejected"))
+    command.stdout.write(f"{len(results)} files: {parts}")
