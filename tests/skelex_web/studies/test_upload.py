@@ -1,0 +1,110 @@
+"""Upload endpoint: per-file results, roles, size limit, large uploads queued to the ingest task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from skelex_web.studies import api_upload
+from skelex_web.studies.models import Image
+from tests.workers.imaging.samples import dicom_bytes
+
+from .ingest_helpers import SentTasks, media_files, png, zip_of
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.skelex_web.studies.upload_urls")]
+
+
+@pytest.fixture(autouse=True)
+def sent(monkeypatch: pytest.MonkeyPatch) -> SentTasks:
+    from skelex_web.celery import app
+
+    recorder = SentTasks()
+    monkeypatch.setattr(app, "send_task", recorder)
+    return recorder
+
+
+def url(project: Any) -> str:
+    return f"/api/projects/{project.pk}/images/upload/"
+
+
+def files(*items: tuple[str, bytes]) -> dict[str, list[SimpleUploadedFile]]:
+    return {"files": [SimpleUploadedFile(name, data) for name, data in items]}
+
+
+def test_annotator_uploads_files_and_zip_with_per_file_results(project: Any, client_for: Callable[[str], Any]) -> None:
+    body = files(
+        ("ct.dcm", dicom_bytes("CT_small.dcm")),
+        ("fake.dcm", b"no image here" * 30),
+        ("batch.zip", zip_of([("a.png", png(1)), ("../x.png", png(2))])),
+    )
+    response = client_for("annotator").post(url(project), body, format="multipart")
+    assert response.status_code == 200, response.content
+    results = {r["name"]: r for r in response.json()["results"]}
+    assert results["ct.dcm"]["status"] == "ingested" and results["ct.dcm"]["image_id"]
+    assert (
+        results["fake.dcm"]["status"] == "rejected"
+        and "fake.dcm: not a recognised image file" in results["fake.dcm"]["reason"]
+    )
+    assert results["batch.zip/a.png"]["status"] == "ingested"
+    assert "unsafe path" in results["batch.zip/../x.png"]["reason"]
+    assert response.json()["summary"] == {"ingested": 2, "duplicate": 0, "rejected": 2}
+    assert Image.objects.filter(project=project).count() == 2
+
+
+def test_duplicate_upload_reported(project: Any, client_for: Callable[[str], Any]) -> None:
+    client = client_for("lead")
+    client.post(url(project), files(("a.png", png(5))), format="multipart")
+    response = client.post(url(project), files(("again.png", png(5))), format="multipart")
+    assert response.json()["results"][0]["status"] == "duplicate"
+
+
+@pytest.mark.parametrize("who,code", [("viewer", 403), ("outsider", 404)])
+def test_viewers_and_outsiders_refused(project: Any, client_for: Callable[[str], Any], who: str, code: int) -> None:
+    response = client_for(who).post(url(project), files(("a.png", png(6))), format="multipart")
+    assert response.status_code == code
+    assert Image.objects.count() == 0
+
+
+def test_anonymous_refused(project: Any) -> None:
+    from rest_framework.test import APIClient
+
+    assert APIClient().post(url(project), files(("a.png", png(6))), format="multipart").status_code in (401, 403)
+
+
+def test_over_size_limit_is_413_and_writes_nothing(
+    project: Any, client_for: Callable[[str], Any], settings: Any
+) -> None:
+    settings.MAX_UPLOAD_BYTES = 2000
+    response = client_for("annotator").post(url(project), files(("big.png", png(7, (200, 200)))), format="multipart")
+    assert response.status_code == 413 and "exceeds the limit of 2,000 bytes" in response.json()["detail"]
+    assert Image.objects.count() == 0 and media_files(settings.MEDIA_ROOT) == []
+
+
+def test_no_files_is_400(project: Any, client_for: Callable[[str], Any]) -> None:
+    assert client_for("annotator").post(url(project), {}, format="multipart").status_code == 400
+
+
+def test_large_upload_is_staged_and_queued(
+    project: Any, client_for: Callable[[str], Any], sent: SentTasks, monkeypatch: pytest.MonkeyPatch, personas: Any
+) -> None:
+    monkeypatch.setattr(api_upload, "INLINE_MAX_FILES", 1)
+    response = client_for("annotator").post(
+        url(project), files(("a.png", png(8)), ("b.png", png(9))), format="multipart"
+    )
+    assert response.status_code == 202 and response.json()["files"] == 2
+    (name, args, queue) = sent.calls[0]
+    assert (name, queue) == ("workers.ingest.import_files", "ingest")
+    assert args[0] == project.pk and args[2] == personas["annotator"].pk
+    staged = [item.split("\t") for item in args[1]]
+    assert [n for n, _ in staged] == ["a.png", "b.png"]
+    assert all(Path(p).is_file() and "a.png" not in p for _, p in staged)
+    # What the worker will run: ingest, then the staging files are gone.
+    from skelex_web.studies.services import import_staged_files
+
+    out = import_staged_files(*args)
+    assert [r["status"] for r in out] == ["ingested", "ingested"]
+    assert not any(Path(p).exists() for _, p in staged)

@@ -1,0 +1,9 @@
+"""URLconf for the upload tests: the route the lead wires into skelex_web/studies/urls.py."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from skelex_web.studies.api_upload import ImageUploadView
+
+urlpatterns = [path("api/projects/<int:project_id>/images/upload/", ImageUploadView.as_view(), name="image-upload")]
