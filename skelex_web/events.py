@@ -13,6 +13,7 @@ Event types (the ``type`` field of every message)::
     image.analysed     {"image": id, "status": "analysed" | "failed", "image_score": float | None,
                         "suggestions": int, "error": str}
     suggestions.ready  {"image": id, "count": int, "model_version": id}
+    suggestion.resolved {"image": id, "suggestion": id, "state": "rejected"}  (accepted/edited come as annotation.saved)
     annotation.saved   {"annotation": id, "image": id, "author": id, "version": int, "deleted": bool}
     queue.updated      {"reason": str}
     job.progress       {"job": str, "done": int, "total": int}
@@ -30,7 +31,15 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 EVENT_TYPES = frozenset(
-    {"image.ingested", "image.analysed", "suggestions.ready", "annotation.saved", "queue.updated", "job.progress"}
+    {
+        "image.ingested",
+        "image.analysed",
+        "suggestions.ready",
+        "annotation.saved",
+        "suggestion.resolved",
+        "queue.updated",
+        "job.progress",
+    }
 )
 # The consumer method that receives group messages (Channels maps "project.event" -> project_event).
 HANDLER = "project.event"

@@ -6,6 +6,7 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -13,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from skelex_web.projects.permissions import visible
+from skelex_web.studies.models import Image
 
 from . import services
 from .models import Annotation, Suggestion
@@ -53,6 +55,12 @@ class AnnotationViewSet(viewsets.ModelViewSet):
         return qs
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # An image of a project you are not in answers 404, exactly as if it did not exist.
+        try:
+            image_id = int(request.data.get("image"))
+        except (TypeError, ValueError):
+            raise ValidationError({"image": ["an image id is required"]}) from None
+        get_object_or_404(visible(Image.objects.all(), request.user), pk=image_id)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)

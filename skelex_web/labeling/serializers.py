@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
 from .models import Annotation, Suggestion
@@ -24,18 +22,8 @@ class AnnotationSerializer(serializers.ModelSerializer):
             "id", "project", "author", "author_name", "origin", "model_version", "version", "reviewed",
             "is_deleted", "created_at", "updated_at",
         ]  # fmt: skip
-        extra_kwargs = {"image": {"queryset": None}}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        from skelex_web.studies.models import Image
-
-        request = self.context.get("request")
-        images = Image.objects.none()
-        if request is not None and request.user.is_authenticated:
-            images = Image.objects.filter(project__memberships__user=request.user)
-        self.fields["image"].queryset = images
-        self.fields["suggestion"].queryset = Suggestion.objects.all()
+        # The one-answer-per-head rule is enforced by the service (409 with the current answer).
+        validators: list[object] = []
 
 
 class AnnotationUpdateSerializer(serializers.Serializer):

@@ -1,0 +1,60 @@
+"""Shared fixtures: named personas (healthchecks-style) and API clients.
+
+lead (Lena), reviewer (Rui), annotator (Ana), viewer (Vic) in ``project``; outsider (Otto) in none;
+``other_project`` belongs to a different lead, so cross-project access can be checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+
+ROLES = ("lead", "reviewer", "annotator", "viewer")
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Media in a temporary folder per test, never var/; a fast password hasher (tests only)."""
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def project(db: Any) -> Any:
+    return ProjectFactory(name="Wrist fractures", slug="wrist")
+
+
+@pytest.fixture
+def other_project(db: Any) -> Any:
+    other = ProjectFactory(name="Someone else's", slug="elsewhere")
+    MembershipFactory(user=UserFactory(username="olga"), project=other, role="lead")
+    return other
+
+
+@pytest.fixture
+def personas(project: Any) -> dict[str, Any]:
+    people = {
+        "lead": UserFactory(username="lena"),
+        "reviewer": UserFactory(username="rui"),
+        "annotator": UserFactory(username="ana"),
+        "viewer": UserFactory(username="vic"),
+        "outsider": UserFactory(username="otto"),
+    }
+    for role in ROLES:
+        MembershipFactory(user=people[role], project=project, role=role)
+    return people
+
+
+@pytest.fixture
+def client_for(personas: dict[str, Any]) -> Callable[[str], APIClient]:
+    def make(who: str) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(personas[who])
+        return client
+
+    return make

@@ -1,0 +1,121 @@
+"""Projects and label schemas: creation, validation with field errors, nothing stored on error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from skelex_web.audit.models import AuditEvent
+from skelex_web.projects.models import Membership, Project
+from skelex_web.projects.schema import ANATOMICAL_SITES, default_schema
+
+
+def test_default_schema_mirrors_skelex_heads() -> None:
+    schema = default_schema()
+    heads = {h["name"]: h for h in schema["heads"]}
+    assert set(heads) == {"abnormal", "tumour_type", "anatomical_site", "fracture_type", "implant"}
+    assert heads["tumour_type"]["classes"] == ["malignant", "intermediate", "benign", "no_tumour"]
+    assert len(heads["anatomical_site"]["classes"]) == 29 == len(set(ANATOMICAL_SITES))
+    assert schema["box_labels"] == ["fracture", "lesion", "implant"]
+
+
+def test_creating_a_project_makes_you_its_lead(client_for: Any, personas: Any) -> None:
+    response = client_for("outsider").post("/api/projects/", {"name": "Hip study"}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["role"] == "lead" and body["slug"] == "hip-study"
+    assert body["label_schema"] == default_schema()
+    assert Membership.objects.get(project_id=body["id"], user=personas["outsider"]).role == "lead"
+    assert AuditEvent.objects.filter(action="project.create", target_id=str(body["id"])).exists()
+
+
+BAD_SCHEMAS = [
+    ({"box_labels": ["Fracture!"], "heads": []}, "box_labels[0]"),
+    ({"box_labels": [], "heads": [{"name": "x", "kind": "binary", "classes": ["a"]}]}, "heads[0].classes"),
+    ({"box_labels": [], "heads": [{"name": "x", "kind": "ordinal", "classes": ["a", "b"]}]}, "heads[0].kind"),
+    (
+        {"box_labels": [], "heads": [{"name": "x", "kind": "multiclass", "classes": ["a", "unknown"]}]},
+        "heads[0].classes",
+    ),
+    (
+        {
+            "box_labels": [],
+            "heads": [
+                {"name": "x", "kind": "binary", "classes": ["n", "y"]},
+                {"name": "x", "kind": "binary", "classes": ["n", "y"]},
+            ],
+        },
+        "heads[1].name",
+    ),
+    ("not an object", "label_schema"),
+]
+
+
+@pytest.mark.parametrize("schema,field", BAD_SCHEMAS)
+def test_invalid_schema_answers_400_with_field_errors_and_stores_nothing(
+    schema: Any, field: str, project: Any, client_for: Any
+) -> None:
+    before = Project.objects.get(pk=project.pk).label_schema
+    response = client_for("lead").patch(f"/api/projects/{project.pk}/", {"label_schema": schema}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["errors"]["label_schema"]
+    assert Project.objects.get(pk=project.pk).label_schema == before
+
+    count = Project.objects.count()
+    response = client_for("lead").post("/api/projects/", {"name": "New", "label_schema": schema}, format="json")
+    assert response.status_code == 400 and Project.objects.count() == count
+
+
+def test_lead_changes_schema_and_it_is_audited(project: Any, client_for: Any) -> None:
+    schema = {"box_labels": ["fracture"], "heads": [{"name": "fractured", "kind": "binary", "classes": ["no", "yes"]}]}
+    response = client_for("lead").patch(f"/api/projects/{project.pk}/", {"label_schema": schema}, format="json")
+    assert response.status_code == 200
+    project.refresh_from_db()
+    assert project.label_schema == schema
+    event = AuditEvent.objects.get(action="project.update")
+    assert event.after["label_schema"] == schema and event.before["label_schema"] == default_schema()
+
+
+def test_last_lead_cannot_be_removed(project: Any, personas: Any, client_for: Any) -> None:
+    lead_membership = Membership.objects.get(project=project, user=personas["lead"])
+    response = client_for("lead").delete(f"/api/projects/{project.pk}/members/{lead_membership.pk}/")
+    assert response.status_code == 400
+    assert Membership.objects.filter(pk=lead_membership.pk).exists()
+
+
+def test_images_list_filters_and_orders_by_priority(project: Any, client_for: Any) -> None:
+    from tests.factories import AnnotationFactory, ImageFactory
+
+    a = ImageFactory(project=project, body_part="HAND", status="analysed", al_priority=0.2)
+    b = ImageFactory(project=project, body_part="LEG", status="failed", al_priority=0.9)
+    c = ImageFactory(project=project, body_part="HAND", status="analysed", al_priority=None)
+    AnnotationFactory(image=c, label="implant")
+    client = client_for("viewer")
+
+    def ids(query: str) -> list[int]:
+        return [r["id"] for r in client.get(f"/api/images/?project={project.pk}&{query}").json()["results"]]
+
+    assert ids("body_part=HAND") == [a.pk, c.pk]
+    assert ids("status=failed") == [b.pk]
+    assert ids("label=implant") == [c.pk]
+    assert ids("ordering=-al_priority") == [b.pk, a.pk, c.pk]
+
+
+def test_openapi_schema_is_served_to_signed_in_users(client_for: Any) -> None:
+    response = client_for("viewer").get("/api/schema/")
+    assert response.status_code == 200
+    assert b"/api/annotations/" in response.content
+
+
+def test_production_refuses_the_dev_secret_key(settings: Any) -> None:
+    from skelex_web.settings import DEV_SECRET_KEY
+
+    settings.DEBUG = False
+    settings.SECRET_KEY = DEV_SECRET_KEY
+    with pytest.raises(SystemCheckError, match="skelex.E001"):
+        call_command("check")
+    settings.SECRET_KEY = "a-long-random-production-key-0123456789abcdef"
+    call_command("check")
