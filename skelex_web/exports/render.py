@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 
-from .formats import coco, dicom_sr, headcsv, images, voc, yolo
+from .formats import coco, headcsv, images, voc, yolo
 from .formats.archive import ZipSink
 from .formats.canonical import dumps
 from .formats.records import Header, Record, Records, image_member
@@ -89,6 +89,8 @@ def label_files(fmt: str, header: Header, records: Records, on_record: Callable[
     if fmt == ExportFormat.CSV:
         return headcsv.files(header, records)
     if fmt == ExportFormat.DICOM_SR:
+        # highdicom costs ~50 MB of imports: only the SR export pays for it.
+        from .formats import dicom_sr
 
         def load(record: Record) -> Any:
             on_record()

@@ -1,4 +1,5 @@
-"""YOLO (Ultralytics layout): ``labels/<split>/<stem>.txt`` beside ``images/<split>/`` plus ``data.yaml``.
+"""YOLO (Ultralytics layout): ``labels/<split>/<stem>.txt`` beside ``images/<split>/``, ``data.yaml``
+and ``classes.txt``.
 
 One line per box, ``class cx cy w h`` normalised to the image size with 6 decimals; an image
 without boxes gets an empty file (a negative example, not a missing one). YOLO files cannot carry
@@ -36,5 +37,7 @@ def data_yaml(header: Header) -> str:
 def files(header: Header, records: Records) -> Iterator[tuple[str, Iterable[str | bytes]]]:
     classes = {name: i for i, name in enumerate(box_labels(header))}
     yield "data.yaml", [data_yaml(header)]
+    # Darknet-style tools read class names from classes.txt (one per line, index order).
+    yield "classes.txt", ["".join(f"{name}\n" for name in box_labels(header))]
     for record in records():
         yield f"labels/{record['split']}/{record['stem']}.txt", [label_lines(record, classes)]

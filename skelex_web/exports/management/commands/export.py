@@ -29,6 +29,11 @@ def _names(raw: str | None) -> list[str] | None:
 class Command(BaseCommand):
     help = "Export a project's labels as a dataset version in COCO, YOLO, VOC, CSV or DICOM SR (a zip)."
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        # Our --version is a dataset version (the interface); it replaces Django's --version.
+        kwargs.setdefault("conflict_handler", "resolve")
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="project slug")
         parser.add_argument("--format", required=True, choices=ExportFormat.values)
