@@ -5,4 +5,4 @@ Importing this package registers every task (the Celery app autodiscovers it).
 
 from __future__ import annotations
 
-from . import analysis  # noqa: F401  (registers workers.analysis.*)
+from . import analysis, demo, ingest  # noqa: F401  (registers workers.analysis.*, .demo.*, .ingest.*)

@@ -42,7 +42,7 @@ def heatmap_png(error_map: np.ndarray) -> tuple[bytes, float]:
         scale = float(values.max()) if values.size and values.max() > 0 else 1.0
     heat = np.clip(np.rint(values / scale * 255.0), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
-    PILImage.fromarray(heat).save(buf, format="PNG", optimize=False, compress_level=3)
+    PILImage.fromarray(heat).save(buf, format="PNG", optimize=False, compress_level=1)
     return buf.getvalue(), scale
 
 

@@ -1,0 +1,96 @@
+"""Embedded mode: a Celery worker thread inside the web process, on the in-memory broker.
+
+A fresh clone runs without Redis: ``CELERY_BROKER_URL`` defaults to ``memory://``, whose queues
+live in this process only, so the worker must live here too. It is the same Celery app, the same
+tasks and queues, and the same ``send_task`` calls as in production; only the transport differs.
+One solo-pool worker thread handles every queue, one task at a time (the GPU worker's model
+cache works the same way inside it).
+
+The web app never imports the task modules (they import torch): the worker thread discovers them
+by name when it starts, exactly as a separate ``celery worker`` process does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+QUEUES = ("ingest", "gpu", "train", "export")
+
+_lock = threading.Lock()
+_worker: Any = None
+_thread: threading.Thread | None = None
+
+
+def is_running() -> bool:
+    return _thread is not None and _thread.is_alive()
+
+
+def start_worker(queues: tuple[str, ...] = QUEUES, timeout: float = 60.0) -> Any:
+    """Starts the worker thread (once per process) and waits until it consumes; returns the worker.
+
+    Raises:
+        RuntimeError: the broker is not in-memory (a real worker process should be used) or the
+            worker did not become ready within ``timeout`` seconds.
+    """
+    global _worker, _thread
+    from skelex_web.celery import app
+
+    with _lock:
+        if is_running():
+            return _worker
+        broker = str(app.conf.broker_url or "")
+        if not broker.startswith("memory://"):
+            raise RuntimeError(f"the embedded worker needs the in-memory broker, not {broker.split('://')[0]}://")
+        app.loader.import_default_modules()
+        app.autodiscover_tasks(["workers.tasks"], related_name=None, force=True)
+        ready = threading.Event()
+        _worker = app.WorkController(
+            app=app,
+            hostname="embedded@localhost",
+            pool_cls="solo",
+            concurrency=1,
+            queues=list(queues),
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+            ready_callback=lambda *_: ready.set(),
+            loglevel=logging.INFO,
+        )
+        _thread = threading.Thread(target=_worker.start, name="celery-embedded", daemon=True)
+        _thread.start()
+    if not ready.wait(timeout):
+        raise RuntimeError(f"the embedded Celery worker was not ready after {timeout:.0f}s")
+    logger.info("embedded Celery worker consuming %s on the in-memory broker", ", ".join(queues))
+    return _worker
+
+
+def stop_worker() -> None:
+    """Stops the worker thread (tests; the process exiting also ends it)."""
+    global _worker, _thread
+    with _lock:
+        if _worker is not None:
+            _worker.stop(in_sighandler=False, exitcode=0)
+        if _thread is not None:
+            _thread.join(10)
+        _worker, _thread = None, None
+
+
+def start_if_configured() -> bool:
+    """Starts the worker when ``CELERY_EMBEDDED_WORKER`` is on (the default without ``REDIS_URL``)."""
+    if not settings.CELERY_EMBEDDED_WORKER or settings.CELERY_TASK_ALWAYS_EAGER:
+        return False
+    start_worker()
+    return True
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serves the ASGI application with daphne in this (main) thread until interrupted."""
+    from daphne.cli import CommandLineInterface
+
+    CommandLineInterface().run(["-b", host, "-p", str(port), "skelex_web.asgi:application"])
