@@ -67,6 +67,16 @@ const debug = {
   ready: false,
 };
 /** @type {any} */ (window).skelexViewer = debug;
+/**
+ * Where an image pixel is in the page (for tests and debugging).
+ * @param {number} x
+ * @param {number} y
+ */
+/** @type {any} */ (debug).clientPoint = (x, y) => {
+  const r = canvas.getBoundingClientRect();
+  const p = toScreen(store.state.view, { x, y });
+  return { x: r.left + p.x, y: r.top + p.y };
+};
 store.on("first-frame", (/** @type {number} */ t) => {
   debug.firstFrameMs = t;
 });

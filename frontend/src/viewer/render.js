@@ -54,6 +54,7 @@ export class Renderer {
     /** @type {number[]} */
     this.frameTimes = [];
     this.frames = 0;
+    this.imageShown = false;
     store.on("*", ({ topic }) => {
       if (topic !== "sync" && topic !== "notice") this.request();
     });
@@ -106,7 +107,8 @@ export class Renderer {
     this.frames += 1;
     this.frameTimes.push(t0, t1);
     if (this.frameTimes.length > 2000) this.frameTimes.splice(0, 1000);
-    if (this.frames === 1 && s.image) {
+    if (!this.imageShown && s.image) {
+      this.imageShown = true;
       performance.mark("skelex:first-image-frame");
       store.emit("first-frame", t1);
     }
