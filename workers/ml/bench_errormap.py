@@ -50,7 +50,8 @@ def _images(folder: Path, n: int, size: int) -> tuple[torch.Tensor, np.ndarray]:
     files = sorted((folder / "images" / "Fractured").glob("*.jpg")) + sorted(
         (folder / "images" / "Non_fractured").glob("*.jpg")
     )
-    tensors, valids = [], []
+    tensors: list[torch.Tensor] = []
+    valids: list[np.ndarray] = []
     for path in files:
         if len(tensors) == n:
             break
@@ -129,7 +130,8 @@ def bench_variant(model: Any, imgs: torch.Tensor, valid: np.ndarray, args: argpa
     device = imgs.device
     hf = transformers.ViTMAEForPreTraining(transformers.ViTMAEConfig(**hf_config_dict(model.config), mask_ratio=0.75))
     hf.load_state_dict(to_hf_state_dict(model.state_dict()), strict=True)
-    hf = hf.to(device).eval()
+    hf.to(device)  # type: ignore[arg-type]  # transformers types .to() for its dtype wrapper only
+    hf.eval()
     model = model.to(device).eval()
     n = len(imgs)
     # warm-up both sides (allocator, kernels), untimed

@@ -85,7 +85,7 @@ def mask_noise(mode: str, passes: int, num_patches: int, mask_ratio: float, gene
     if mode != "complementary":
         raise ValueError(f"unknown error-map mode {mode!r}")
     k = max(1, round(1.0 / (1.0 - mask_ratio)))
-    rows = []
+    rows: list[torch.Tensor] = []
     for _ in range(math.ceil(passes / k)):
         perm = torch.randperm(length, generator=generator)
         for j in range(k):
@@ -195,9 +195,13 @@ def compute_errormaps(
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(int(params.seed))
     windows = windows or [None] * len(images)
-    batch, owners, preps, tile_counts = [], [], [], []
+    batch: list[torch.Tensor] = []
+    owners: list[tuple[int, int, int]] = []
+    preps: list[Prepared] = []
+    tile_counts: list[int] = []
     for i, (pixels, window) in enumerate(zip(images, windows)):
-        t = tiles_for(*np.shape(pixels), params.tiles)
+        h, w = np.shape(pixels)[:2]
+        t = tiles_for(h, w, params.tiles)
         stride, work = tile_geometry(c.img_size, c.patch_size, t)
         prep = prepare(pixels, size=work, mode=params.preprocess, window=window, mean=c.mean, std=c.std)
         preps.append(prep)
@@ -210,8 +214,8 @@ def compute_errormaps(
                     owners.append((i, y, x))
     imgs = torch.stack(batch).to(device)
     noise = torch.stack([mask_noise(params.mode, passes, c.num_patches, params.mask_ratio, gen) for _ in batch])
-    err_sum, count = accumulate_errors(model, imgs, noise, params.mask_ratio, params.batch_size)
-    err_sum, count = err_sum.cpu().numpy(), count.cpu().numpy()
+    err_t, count_t = accumulate_errors(model, imgs, noise, params.mask_ratio, params.batch_size)
+    err_sum, count = err_t.cpu().numpy(), count_t.cpu().numpy()
 
     sums = [np.zeros(p.valid.shape, np.float64) for p in preps]
     counts = [np.zeros(p.valid.shape, np.float64) for p in preps]

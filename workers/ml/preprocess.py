@@ -149,7 +149,7 @@ def prepare(
 ) -> Prepared:
     """Grayscale [H, W] (uint16 or float) -> :class:`Prepared` for a ``size`` square model input."""
     unit_orig = to_unit(pixels, window)
-    tr = make_transform(*unit_orig.shape, size=size, mode=mode)
+    tr = make_transform(unit_orig.shape[0], unit_orig.shape[1], size=size, mode=mode)
     content = np.clip(resize(unit_orig, tr.content_h, tr.content_w), 0.0, 1.0)
     unit = np.zeros((size, size), dtype=np.float32)
     unit[tr.offset_y : tr.offset_y + tr.content_h, tr.offset_x : tr.offset_x + tr.content_w] = content
