@@ -72,11 +72,13 @@ def project_key(project: Project) -> bytes:
     return hmac.new(settings.DEID_KEY.encode(), f"skelex-project:{project.pk}".encode(), hashlib.sha256).digest()
 
 
-def queue_analysis(image_ids: list[int]) -> int:
+def queue_analysis(image_ids: list[int], *, mark_queued: bool = True) -> int:
     """Sends ``workers.analysis.analyse_images`` for the images in batches; returns batches sent.
 
-    Best effort: a broker that is down is logged and leaves the images ``ingested`` (a later
-    sweep or a manual re-analysis picks them up); it never fails the ingest.
+    Images go from ``ingested`` to ``queued`` (``mark_queued=False``: the caller stored them as
+    ``queued`` already, saving a commit per file). Best effort: a broker that is down is logged
+    and leaves the images ``ingested`` (a later sweep or a manual re-analysis picks them up); it
+    never fails the ingest.
     """
     from skelex_web.celery import app
 
@@ -88,8 +90,10 @@ def queue_analysis(image_ids: list[int]) -> int:
             app.send_task("workers.analysis.analyse_images", args=[batch], queue="gpu")
         except Exception as exc:  # noqa: BLE001 - kombu raises many types; ingest must still succeed
             logger.warning("analysis of %d images not enqueued (%s); they stay 'ingested'", len(batch), exc)
+            Image.objects.filter(pk__in=batch, status=ImageStatus.QUEUED).update(status=ImageStatus.INGESTED)
             continue
-        Image.objects.filter(pk__in=batch, status=ImageStatus.INGESTED).update(status=ImageStatus.QUEUED)
+        if mark_queued:
+            Image.objects.filter(pk__in=batch, status=ImageStatus.INGESTED).update(status=ImageStatus.QUEUED)
         sent += 1
     return sent
 
@@ -133,7 +137,7 @@ def ingest_file(
         ids = sorted(set(duplicates.values()))
         return IngestResult(name, DUPLICATE, f"{name}: already in the project", ids[0], ids)
     try:
-        images = _store(project, prepared, name, duplicates)
+        images = _store(project, prepared, name, duplicates, ImageStatus.QUEUED if enqueue else ImageStatus.INGESTED)
     except IntegrityError:  # a concurrent ingest stored the same image between our check and insert
         ids = sorted(set(_existing(project, prepared.frames).values()))
         return IngestResult(name, DUPLICATE, f"{name}: already in the project", ids[0] if ids else None, ids)
@@ -141,7 +145,7 @@ def ingest_file(
     for image in images:
         events.publish(project.pk, "image.ingested", {"image": image.pk, "name": image.name, "status": image.status})
     if enqueue:
-        transaction.on_commit(lambda: queue_analysis(ids))
+        transaction.on_commit(lambda: queue_analysis(ids, mark_queued=False))
     return IngestResult(name, INGESTED, "", ids[0], ids)
 
 
@@ -175,7 +179,7 @@ def _safe_name(prepared: PreparedFile, name: str, deidentify: bool) -> str:
     return PurePosixPath(name.replace("\\", "/")).name[:255] or f"image-{prepared.sha256[:12]}"
 
 
-def _store(project: Project, prepared: PreparedFile, name: str, skip: dict[int, int]) -> list[Image]:
+def _store(project: Project, prepared: PreparedFile, name: str, skip: dict[int, int], status: str) -> list[Image]:
     """Writes the files, then the rows in one transaction; removes the files again on any failure."""
     written: list[str] = []
 
@@ -196,7 +200,7 @@ def _store(project: Project, prepared: PreparedFile, name: str, skip: dict[int, 
         with transaction.atomic():
             study = _study(project, prepared)
             images = [
-                _image_row(project, study, prepared, frame, display_name, original, display, thumb)
+                _image_row(project, study, prepared, frame, display_name, original, display, thumb, status)
                 for _, frame, display, thumb in renditions
             ]
         return images
@@ -242,6 +246,7 @@ def _image_row(
     original: str,
     display: str,
     thumb: str,
+    status: str,
 ) -> Image:
     d = frame.decoded
     spacing = d.pixel_spacing or (None, None)
@@ -272,6 +277,7 @@ def _image_row(
         view=d.view[:32],
         laterality=d.laterality[:8],
         burned_in_annotation=d.burned_in_annotation,
+        status=status,
         notes=list(d.notes)
         + (["burned-in annotation: check the pixels for identifying text"] if d.burned_in_annotation else []),
     )

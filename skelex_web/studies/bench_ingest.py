@@ -1,0 +1,122 @@
+"""Benchmark: the full ingest path (decode, de-identify, store original + display PNG + thumbnail,
+database rows, analysis enqueued) next to bare decoding of the same files, in the same run.
+
+    python -m skelex_web.studies.bench_ingest [--limit 200] [--repeat 1] [--keep]
+        [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+
+Runs against a throw-away SQLite database and media folder in a temporary directory, or with
+``--postgres URL`` a throw-away PostgreSQL database created (and dropped) on that server, with
+the in-memory Celery broker, so it never touches ``var/`` or real data. Each
+repeat ingests into a fresh project so nothing is a duplicate. Prints files/s and MB/s of input
+bytes for both paths and their ratio (target: full ≤ 1.5x bare decoding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _setup_django(workdir: Path, database_url: str) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "skelex_web.settings")
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["MEDIA_ROOT"] = str(workdir / "media")
+    os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=200, help="FracAtlas images to use (default 200)")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N passes")
+    parser.add_argument("--fracatlas", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary database and media")
+    parser.add_argument("--postgres", default="", help="server URL: benchmark on a temporary database there")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="skelex-bench-"))
+    db_name = f"skelex_bench_{os.getpid()}"
+    if args.postgres:
+        _create_pg(args.postgres, db_name)
+        database_url = args.postgres.rsplit("/", 1)[0] + "/" + db_name
+    else:
+        database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    try:
+        _setup_django(workdir, database_url)
+        _run(args)
+    finally:
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+            if args.postgres:
+                from django.db import connections
+
+                connections.close_all()
+                _drop_pg(args.postgres, db_name)
+        else:
+            print(f"kept {workdir}" + (f" and database {db_name}" if args.postgres else ""))
+
+
+def _create_pg(url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _drop_pg(url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def _run(args: argparse.Namespace) -> None:
+    print(f"database: {os.environ['DATABASE_URL'].split('://')[0]}")
+
+    from skelex_web.projects.models import Project
+    from skelex_web.studies.services import ingest_file
+    from workers.imaging.bench import DEFAULT_FRACATLAS, bare_decode, bench_sets, print_row
+
+    sets = bench_sets(args.limit, args.fracatlas or DEFAULT_FRACATLAS)
+    all_files = [p for files in sets.values() for p in files]
+    if not all_files:
+        sys.exit("no benchmark files found")
+    bare_decode(all_files[0])  # warm-up: decoder plugins imported before timing
+    totals = [0.0, 0.0]
+    counter = iter(range(1_000_000))
+    for label, files in sets.items():
+        if not files:
+            print(f"{label:10s} no files found")
+            continue
+        base = full = float("inf")
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            for path in files:
+                bare_decode(path)
+            base = min(base, time.perf_counter() - start)
+            project = Project.objects.create(name="bench", slug=f"bench-{next(counter)}")
+            start = time.perf_counter()
+            for path in files:
+                result = ingest_file(project, path, path.name)
+                if result.status == "rejected":
+                    print(f"  rejected: {result.reason}")
+            full = min(full, time.perf_counter() - start)
+        totals[0] += base
+        totals[1] += full
+        print_row(label, files, base, full, "ingest ")
+    print_row("all", all_files, totals[0], totals[1], "ingest ")
+
+
+if __name__ == "__main__":
+    main()
