@@ -7,9 +7,12 @@ configuration; the viewer itself talks to the REST API.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -23,6 +26,14 @@ from skelex_web.studies.models import Image, ImageStatus
 from . import selectors
 
 WORKLIST_PAGE_SIZE = 60
+VIEWER_SRC = Path(settings.BASE_DIR) / "frontend" / "src"
+
+
+@functools.cache
+def viewer_modules() -> list[str]:
+    """Static paths of every viewer module, preloaded by the page so the browser fetches them all
+    at once instead of discovering them import by import (a waterfall of round trips)."""
+    return sorted(f"frontend/{p.relative_to(VIEWER_SRC).as_posix()}" for p in (VIEWER_SRC / "viewer").rglob("*.js"))
 
 
 def _project(request: HttpRequest, project_id: int) -> Project:
@@ -113,5 +124,11 @@ def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse
     return render(
         request,
         "pages/viewer.html",
-        {"project": project, "image": image, "config": config, "worklist_url": worklist_url},
+        {
+            "project": project,
+            "image": image,
+            "config": config,
+            "worklist_url": worklist_url,
+            "modules": viewer_modules(),
+        },
     )

@@ -64,6 +64,8 @@ const debug = {
   autosave,
   firstFrameMs: /** @type {number|null} */ (null),
   decodeMs: /** @type {number|null} */ (null),
+  fetchMs: /** @type {number|null} */ (null),
+  loadStartMs: /** @type {number|null} */ (null),
   ready: false,
 };
 /** @type {any} */ (window).skelexViewer = debug;
@@ -112,8 +114,11 @@ let imageStats = { min: 0, max: 65535, p1: 0, p99: 65535 };
 async function loadImage() {
   const t0 = performance.now();
   const bytes = await fetchBytes(config.image.display_url);
+  const t1 = performance.now();
   const png = await decodePng16(bytes);
-  debug.decodeMs = performance.now() - t0;
+  debug.fetchMs = t1 - t0;
+  debug.decodeMs = performance.now() - t1;
+  debug.loadStartMs = t0;
   imageStats = stats(png.data);
   store.state.image = { width: png.width, height: png.height, data: png.data, min: imageStats.min, max: imageStats.max };
   Object.assign(store.state.view, { iw: png.width, ih: png.height });

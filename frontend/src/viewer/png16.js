@@ -60,7 +60,9 @@ export async function inflate(parts) {
 }
 
 /**
- * Reverses PNG's per-scanline filters in place (PNG spec §9), returning the raw rows packed.
+ * Reverses PNG's per-scanline filters (PNG spec §9), returning the raw rows packed. The first
+ * `bpp` bytes of each row and the first row (whose "previous row" is zeros) are handled outside
+ * the hot loops, so those run without per-byte branches; writes to a Uint8Array wrap mod 256.
  * @param {Uint8Array} raw filter byte + row bytes, per row
  * @param {number} height
  * @param {number} rowBytes bytes per row without the filter byte
@@ -71,40 +73,42 @@ export function unfilter(raw, height, rowBytes, bpp) {
   const out = new Uint8Array(height * rowBytes);
   const stride = rowBytes + 1;
   if (raw.length < height * stride) throw new Error("PNG data shorter than the image");
+  const zero = new Uint8Array(rowBytes);
   for (let y = 0; y < height; y++) {
     const filter = raw[y * stride];
     const src = y * stride + 1;
     const dst = y * rowBytes;
-    const up = dst - rowBytes; // previous output row (negative on the first row)
+    // The previous output row, or a row of zeros above the first one.
+    const prev = y > 0 ? out : zero;
+    const up = y > 0 ? dst - rowBytes : 0;
     switch (filter) {
       case 0:
         out.set(raw.subarray(src, src + rowBytes), dst);
         break;
       case 1: // Sub
-        for (let i = 0; i < rowBytes; i++) out[dst + i] = (raw[src + i] + (i >= bpp ? out[dst + i - bpp] : 0)) & 0xff;
+        for (let i = 0; i < bpp; i++) out[dst + i] = raw[src + i];
+        for (let i = bpp; i < rowBytes; i++) out[dst + i] = raw[src + i] + out[dst + i - bpp];
         break;
       case 2: // Up
-        if (y === 0) out.set(raw.subarray(src, src + rowBytes), dst);
-        else for (let i = 0; i < rowBytes; i++) out[dst + i] = (raw[src + i] + out[up + i]) & 0xff;
+        for (let i = 0; i < rowBytes; i++) out[dst + i] = raw[src + i] + prev[up + i];
         break;
       case 3: // Average
-        for (let i = 0; i < rowBytes; i++) {
-          const a = i >= bpp ? out[dst + i - bpp] : 0;
-          const b = y > 0 ? out[up + i] : 0;
-          out[dst + i] = (raw[src + i] + ((a + b) >> 1)) & 0xff;
-        }
+        for (let i = 0; i < bpp; i++) out[dst + i] = raw[src + i] + (prev[up + i] >> 1);
+        for (let i = bpp; i < rowBytes; i++) out[dst + i] = raw[src + i] + ((out[dst + i - bpp] + prev[up + i]) >> 1);
         break;
-      case 4: // Paeth
-        for (let i = 0; i < rowBytes; i++) {
-          const a = i >= bpp ? out[dst + i - bpp] : 0;
-          const b = y > 0 ? out[up + i] : 0;
-          const c = i >= bpp && y > 0 ? out[up + i - bpp] : 0;
-          const p = a + b - c;
-          const pa = Math.abs(p - a);
-          const pb = Math.abs(p - b);
-          const pc = Math.abs(p - c);
-          const pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-          out[dst + i] = (raw[src + i] + pred) & 0xff;
+      case 4: // Paeth: predictor closest to a + b - c, ties to a, then b
+        for (let i = 0; i < bpp; i++) out[dst + i] = raw[src + i] + prev[up + i];
+        for (let i = bpp; i < rowBytes; i++) {
+          const a = out[dst + i - bpp];
+          const b = prev[up + i];
+          const c = prev[up + i - bpp];
+          let pa = b - c;
+          let pb = a - c;
+          let pc = pa + pb;
+          pa = pa < 0 ? -pa : pa;
+          pb = pb < 0 ? -pb : pb;
+          pc = pc < 0 ? -pc : pc;
+          out[dst + i] = raw[src + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
         }
         break;
       default:

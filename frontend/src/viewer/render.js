@@ -55,6 +55,8 @@ export class Renderer {
     this.frameTimes = [];
     this.frames = 0;
     this.imageShown = false;
+    /** Time spent per phase (ms, summed) for the performance report. */
+    this.phases = { lut: 0, put: 0, layers: 0 };
     store.on("*", ({ topic }) => {
       if (topic !== "sync" && topic !== "notice") this.request();
     });
@@ -141,8 +143,13 @@ export class Renderer {
         this.layer.height = h;
       }
       const out = new Uint32Array(this.imageData.data.buffer);
+      const t0 = performance.now();
       applyLut(level.data, level.width, lx0, ly0, w, h, this.lut, out);
+      const t1 = performance.now();
       this.lctx.putImageData(this.imageData, 0, 0);
+      this.phases.lut += t1 - t0;
+      this.phases.put += performance.now() - t1;
+      this.phases.layers += 1;
       this.layerKey = key;
     }
     const [a, b, c, d, e, f] = viewMatrix(s.view);

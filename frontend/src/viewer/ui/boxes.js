@@ -83,7 +83,7 @@ export function mountBoxes(root, ctx) {
                 select,
                 el("span", { class: `origin ${a.origin}`, text: ORIGIN[/** @type {keyof ORIGIN} */ (a.origin)] ?? a.origin }),
                 el("span", { class: "author", text: a.author_name || "" }),
-                el("button", { class: "mini no", title: "Delete (Del)", text: "🗑", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(deleteBox(store, a.lid)); } }),
+                el("button", { class: "mini no", title: "Delete (Del)", text: "✕", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(deleteBox(store, a.lid)); } }),
               );
             }),
           )
