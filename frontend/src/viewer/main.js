@@ -50,6 +50,10 @@ const history = new History(() => {
   updateUndoButtons();
   void autosave.flush();
 });
+if (!config.can_edit) {
+  // Viewers read only: refuse edits here rather than letting the server answer 403 after the fact.
+  history.run = () => store.emit("notice", { level: "info", text: "Read only: your role in this project cannot change labels." });
+}
 const ctx = { store, history };
 const canvas = /** @type {HTMLCanvasElement} */ (byId("view"));
 const renderer = new Renderer(canvas, store);

@@ -26,7 +26,7 @@ export function showConflict(dialog, store, a, save) {
   const current = a.conflict;
   if (!current) return;
   const rows = conflictRows(a, current);
-  const who = current.author_name ? ` (last saved by ${current.updated_by_name ?? current.author_name})` : "";
+  const who = current.updated_at ? `, saved ${new Date(current.updated_at).toLocaleTimeString()}` : "";
   const close = () => {
     dialog.close();
     store.emit("annotations");
