@@ -1,6 +1,6 @@
 """Real data read back by real tools: FracAtlas in, COCO/YOLO/VOC out, pycocotools and our importer.
 
-The source project is filled by the ingest team's ``import_dataset`` (COCO boxes + dataset.csv);
+The source project is filled by the ingest team's ``import_dataset`` (COCO or YOLO boxes + dataset.csv);
 each export is imported into a fresh project, and the boxes and labels must come back unchanged.
 """
 
@@ -45,10 +45,11 @@ def fracatlas_root(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def source(fracatlas_root: Path) -> Any:
+@pytest.fixture(params=["coco", "yolo"])
+def source(fracatlas_root: Path, request: pytest.FixtureRequest) -> Any:
+    """The subset imported from FracAtlas's own COCO file, or from its YOLO label files."""
     project = ProjectFactory(slug="fracatlas-src")
-    summary = import_dataset(project, fracatlas_root, "coco")
+    summary = import_dataset(project, fracatlas_root, request.param)
     assert summary.boxes == 10 and len(summary.results) == 8
     return project
 
