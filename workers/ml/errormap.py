@@ -193,7 +193,6 @@ def compute_errormaps(
     passes = params.num_passes()
     c = model.config
     device = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(int(params.seed))
     windows = windows or [None] * len(images)
     batch: list[torch.Tensor] = []
     owners: list[tuple[int, int, int]] = []
@@ -213,7 +212,12 @@ def compute_errormaps(
                     batch.append(prep.tensor[:, y : y + c.img_size, x : x + c.img_size])
                     owners.append((i, y, x))
     imgs = torch.stack(batch).to(device)
-    noise = torch.stack([mask_noise(params.mode, passes, c.num_patches, params.mask_ratio, gen) for _ in batch])
+    # One generator per image, seeded alike: an image's masks (so its map) do not depend on which
+    # other images share the batch; its tiles draw successive mask sets.
+    gens = [torch.Generator().manual_seed(int(params.seed)) for _ in preps]
+    noise = torch.stack(
+        [mask_noise(params.mode, passes, c.num_patches, params.mask_ratio, gens[i]) for i, _, _ in owners]
+    )
     err_t, count_t = accumulate_errors(model, imgs, noise, params.mask_ratio, params.batch_size)
     err_sum, count = err_t.cpu().numpy(), count_t.cpu().numpy()
 

@@ -71,6 +71,17 @@ def test_same_seed_same_map_other_seed_other_map(mode: str) -> None:
     assert not np.allclose(a.pixel_map, c.pixel_map)
 
 
+def test_an_image_gets_the_same_map_alone_or_in_a_batch() -> None:
+    from workers.ml.errormap import compute_errormaps
+
+    model = tiny_model()
+    a, b = _image(seed=1), _image(50, 70, seed=2)
+    alone = compute_errormap(model, a, params=ErrorMapParams(tiles=1))
+    together = compute_errormaps(model, [b, a], params=ErrorMapParams(tiles=1))
+    np.testing.assert_allclose(together[1].pixel_map, alone.pixel_map, rtol=1e-4, atol=1e-6)
+    assert together[0].pixel_map.shape == (50, 70)
+
+
 def test_tiles_cover_the_image_at_higher_resolution() -> None:
     model = tiny_model()
     img = _image(90, 70)
