@@ -1,8 +1,6 @@
 """Celery tasks, named ``workers.<topic>.<verb>``: thin glue between ids, services and the ML engine.
 
-Importing this package registers every task (the Celery app autodiscovers it).
+Workers import every module of this package at start (``skelex_web/celery.py``), which
+registers the tasks; this file imports nothing so that ``python -m workers.tasks.bench`` and
+the helpers here can be imported before Django is set up.
 """
-
-from __future__ import annotations
-
-from . import analysis, demo, ingest  # noqa: F401  (registers workers.analysis.*, .demo.*, .ingest.*)

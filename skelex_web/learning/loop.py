@@ -1,0 +1,149 @@
+"""The active-learning loop, web side: when to retrain, and the order images are handed out.
+
+Retraining itself runs on the train queue (``workers.learning.retrain``, enqueued by name so the
+web process never imports torch). A retrain is requested every ``retrain_every`` new labelled
+images (project setting, default 20) and on demand by a lead.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from skelex_web.labeling.models import Annotation
+from skelex_web.projects.models import Project
+from skelex_web.studies.models import Image
+
+from .models import ModelKind, ModelVersion
+
+logger = logging.getLogger(__name__)
+
+RETRAIN_TASK = "workers.learning.retrain"
+# An image open in a viewer is not handed to anyone else for this long without activity.
+CLAIM_TTL = timedelta(minutes=10)
+
+
+def labelled_images(project: Project | int) -> QuerySet[Image]:
+    """Images with at least one live, known head answer (what the heads can learn from)."""
+    answers = Annotation.objects.filter(image=OuterRef("pk"), kind="head", is_deleted=False).exclude(value="unknown")
+    return Image.objects.filter(project=project).filter(Exists(answers))
+
+
+def latest_heads(project: Project | int) -> ModelVersion | None:
+    return ModelVersion.objects.filter(project=project, kind=ModelKind.HEADS).order_by("-created_at", "-id").first()
+
+
+def labels_since_last_round(project: Project | int) -> int:
+    last = latest_heads(project)
+    trained_on = int((last.metrics or {}).get("n_labelled", 0)) if last else 0
+    return labelled_images(project).count() - trained_on
+
+
+def request_retrain(project: Project, *, reason: str) -> bool:
+    """Enqueues one retrain after commit; False when one is already pending for the project."""
+    key = f"skelex:retrain-pending:{project.pk}"
+    if not cache.add(key, reason, timeout=15 * 60):
+        return False
+
+    def send() -> None:
+        from skelex_web.celery import app
+
+        try:
+            app.send_task(RETRAIN_TASK, args=[project.pk], kwargs={"reason": reason}, queue="train")
+        except Exception:  # broker down: forget the pending flag so the next label retries
+            cache.delete(key)
+            logger.exception("could not enqueue a retrain for project %s", project.pk)
+
+    transaction.on_commit(send)
+    return True
+
+
+def retrain_finished(project_id: int) -> None:
+    """Called by the task when a round ends, so the next round can be requested."""
+    cache.delete(f"skelex:retrain-pending:{project_id}")
+
+
+def on_label_saved(project_id: int) -> None:
+    """Retrain automatically once ``retrain_every`` new images have been labelled."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return
+    every = int(project.setting("retrain_every") or 20)
+    if labels_since_last_round(project) >= every:
+        request_retrain(project, reason=f"auto: {every} new labels")
+
+
+# -- the queue --------------------------------------------------------------------------------
+def worklist(project: Project, user: Any) -> QuerySet[Image]:
+    """Unlabelled analysed images in active-learning order (priority, then oldest), excluding
+    those open in someone else's viewer."""
+    now = timezone.now()
+    has_label = Exists(Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False))
+    claimed_by_other = Q(claimed_by__isnull=False, claimed_at__gt=now - CLAIM_TTL) & ~Q(claimed_by=user)
+    return (
+        Image.objects.filter(project=project)
+        .exclude(status="failed")
+        .exclude(has_label)
+        .exclude(claimed_by_other)
+        .order_by(F("al_priority").desc(nulls_last=True), "id")
+    )
+
+
+@transaction.atomic
+def claim_next(project: Project, user: Any, *, skip: list[int] | None = None) -> Image | None:
+    """Hands the next image of the queue to ``user`` and marks it as open in their viewer.
+
+    The row lock (``select_for_update(skip_locked=True)`` on PostgreSQL) makes two annotators
+    asking at the same moment get different images.
+    """
+    release_claims(project, user)
+    qs = worklist(project, user).exclude(pk__in=skip or [])
+    image = qs.select_for_update(skip_locked=True, of=("self",)).first()
+    if image is None:
+        return None
+    image.claimed_by = user
+    image.claimed_at = timezone.now()
+    image.save(update_fields=["claimed_by", "claimed_at"])
+    return image
+
+
+def claim(image: Image, user: Any) -> bool:
+    """Marks ``image`` open in ``user``'s viewer unless someone else holds a fresh claim."""
+    now = timezone.now()
+    updated = (
+        Image.objects.filter(pk=image.pk)
+        .filter(Q(claimed_by__isnull=True) | Q(claimed_by=user) | Q(claimed_at__lte=now - CLAIM_TTL))
+        .update(claimed_by=user, claimed_at=now)
+    )
+    return bool(updated)
+
+
+def release_claims(project: Project, user: Any) -> None:
+    Image.objects.filter(project=project, claimed_by=user).update(claimed_by=None, claimed_at=None)
+
+
+def learning_curve(project: Project) -> list[dict[str, Any]]:
+    """One point per heads round: labels used and the cross-validated metrics per head."""
+    rounds = ModelVersion.objects.filter(project=project, kind=ModelKind.HEADS).order_by("created_at", "id")
+    out = []
+    for mv in rounds:
+        metrics = mv.metrics or {}
+        out.append(
+            {
+                "model_version": mv.pk,
+                "created_at": mv.created_at.isoformat(),
+                "n_labelled": int(metrics.get("n_labelled", 0)),
+                "reason": (mv.config or {}).get("reason", ""),
+                "heads": {
+                    name: {k: v for k, v in m.items() if isinstance(v, int | float) or v is None}
+                    for name, m in (metrics.get("heads") or {}).items()
+                },
+            }
+        )
+    return out

@@ -1,0 +1,74 @@
+"""Learning-curve plot as inline SVG (no plotting library on the web side): cross-validated
+AUROC per head against the number of labelled images, one line per head."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+PALETTE = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176", "#90a4ae"]
+
+
+def learning_curve_svg(rounds: list[dict[str, Any]], metric: str = "auroc", width: int = 640, height: int = 320) -> str:
+    """An SVG document; rounds as returned by ``loop.learning_curve``."""
+    left, right, top, bottom = 56, 150, 20, 44
+    pw, ph = width - left - right, height - top - bottom
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in rounds:
+        for head, m in r["heads"].items():
+            value = m.get(metric)
+            if isinstance(value, int | float):
+                series.setdefault(head, []).append((r["n_labelled"], float(value)))
+    xs = [x for pts in series.values() for x, _ in pts] or [0, 1]
+    x_max = max(max(xs), 1)
+    y_min, y_max = 0.4, 1.0
+
+    def sx(x: float) -> float:
+        return left + pw * x / x_max
+
+    def sy(y: float) -> float:
+        return top + ph * (1 - (min(max(y, y_min), y_max) - y_min) / (y_max - y_min))
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="Learning curve: cross-validated {metric} per head against labelled images">',
+        f'<rect width="{width}" height="{height}" fill="#1b1f24"/>',
+    ]
+    for tick in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
+        y = sy(tick)
+        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#333a42"/>')
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 4:.1f}" fill="#9aa4ad" font-size="11" text-anchor="end">{tick:.1f}</text>'
+        )
+    for k in range(6):
+        x_val = x_max * k / 5
+        x = sx(x_val)
+        parts.append(
+            f'<text x="{x:.1f}" y="{top + ph + 16}" fill="#9aa4ad" font-size="11" text-anchor="middle">'
+            f"{x_val:.0f}</text>"
+        )
+    parts.append(
+        f'<text x="{left + pw / 2}" y="{height - 8}" fill="#c9d1d9" font-size="12" text-anchor="middle">'
+        "labelled images</text>"
+    )
+    parts.append(
+        f'<text x="14" y="{top + ph / 2}" fill="#c9d1d9" font-size="12" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + ph / 2})">CV {escape(metric.upper())}</text>'
+    )
+    if not series:
+        parts.append(
+            f'<text x="{left + pw / 2}" y="{top + ph / 2}" fill="#9aa4ad" font-size="13" text-anchor="middle">'
+            "No training rounds yet: label images or press Retrain.</text>"
+        )
+    for n, (head, pts) in enumerate(sorted(series.items())):
+        color = PALETTE[n % len(PALETTE)]
+        path = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(pts))
+        parts.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        for x, y in pts:
+            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"><title>{escape(head)}: '
+                         f"{y:.3f} at {x} labels</title></circle>")  # fmt: skip
+        ly = top + 14 + 18 * n
+        parts.append(f'<rect x="{left + pw + 14}" y="{ly - 9}" width="12" height="3" fill="{color}"/>')
+        parts.append(f'<text x="{left + pw + 32}" y="{ly - 4}" fill="#c9d1d9" font-size="12">{escape(head)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)

@@ -1,0 +1,147 @@
+"""The active-learning loop in the platform: retrain triggers, rounds, queue order, claims."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from skelex_web.labeling.models import Suggestion
+from skelex_web.learning import loop
+from skelex_web.learning.models import Embedding, ModelVersion
+from skelex_web.studies.models import Image
+from tests.factories import AnnotationFactory, ImageFactory, ModelVersionFactory
+from workers.tasks.learning import retrain
+
+
+@pytest.fixture
+def pool(project: Any, personas: Any) -> list[Image]:
+    """40 analysed images whose embeddings separate 'abnormal' yes/no along one direction."""
+    backbone = ModelVersionFactory()
+    project.active_backbone = backbone
+    project.save()
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(40):
+        image = ImageFactory(project=project, body_part="HAND" if i % 2 else "LEG")
+        v = rng.normal(size=32).astype(np.float32)
+        v[0] += 3.0 if i < 20 else -3.0
+        v /= np.linalg.norm(v)
+        Embedding.objects.create(image=image, model_version=backbone, dim=32, vector=v.astype("<f2").tobytes())
+        images.append(image)
+    return images
+
+
+def answer(image: Image, user: Any, value: str) -> None:
+    AnnotationFactory(
+        image=image, author=user, kind="head", head="abnormal", value=value, x0=None, y0=None, x1=None, y1=None
+    )
+
+
+@pytest.fixture
+def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Records what is sent to the broker (the edge of the process); on_commit runs immediately."""
+    from skelex_web.celery import app
+
+    sent: list[tuple[str, Any]] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, **kw: sent.append((name, args)))
+    from django.core.cache import cache
+
+    cache.clear()
+    return sent
+
+
+def test_retrain_is_requested_after_n_new_labels(
+    pool: list[Image], project: Any, client_for: Any, enqueued: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    project.settings = {**project.settings, "retrain_every": 3}
+    project.save()
+    client = client_for("annotator")
+    for n, image in enumerate(pool[:3], start=1):
+        with django_capture_on_commit_callbacks(execute=True):
+            r = client.post(
+                "/api/annotations/",
+                {"image": image.pk, "kind": "head", "head": "abnormal", "value": "yes"},
+                format="json",
+            )
+        assert r.status_code == 201
+        assert len(enqueued) == (1 if n == 3 else 0)
+    assert enqueued[0] == ("workers.learning.retrain", [project.pk])
+    # An unknown answer is not a label: it does not count towards the next round.
+    assert loop.labels_since_last_round(project) == 3
+
+
+def test_a_round_trains_heads_writes_suggestions_and_orders_the_queue(
+    pool: list[Image], project: Any, personas: Any, enqueued: list
+) -> None:
+    for image in pool[:10] + pool[20:30]:
+        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+    summary = retrain(project.pk)
+
+    mv = ModelVersion.objects.get(project=project, kind="heads")
+    assert summary["n_labelled"] == 20 and mv.metrics["n_labelled"] == 20
+    assert mv.metrics["heads"]["abnormal"]["auroc"] > 0.9  # the direction is easy to learn
+    # Pre-filled answers for unlabelled images only, with probabilities that sum to one.
+    head_suggestions = Suggestion.objects.filter(kind="head", head="abnormal")
+    assert head_suggestions.count() == 40 - 20
+    s = head_suggestions.get(image=pool[15])
+    assert s.value["answer"] == "yes" and abs(sum(s.value["probabilities"].values()) - 1) < 1e-3
+    # Labelled images leave the queue; the round's picks come first, each with a reason.
+    queue = list(loop.worklist(project, personas["annotator"]))
+    assert len(queue) == 20 and all(i.al_reason for i in queue)
+    assert queue[0].al_priority > 1.0
+    assert not {i.pk for i in queue} & {i.pk for i in pool[:10] + pool[20:30]}
+
+
+def test_cold_start_picks_typical_images_per_body_part(pool: list[Image], project: Any, personas: Any) -> None:
+    retrain(project.pk)
+    assert not ModelVersion.objects.filter(kind="heads").exists()
+    first = list(loop.worklist(project, personas["annotator"])[:20])
+    assert all(i.al_reason.startswith(("typical", "random")) for i in first)
+    assert {i.body_part for i in first} == {"HAND", "LEG"}
+
+
+def test_the_queue_never_hands_one_image_to_two_annotators(pool: list[Image], project: Any, personas: Any) -> None:
+    a = loop.claim_next(project, personas["annotator"])
+    b = loop.claim_next(project, personas["reviewer"])
+    assert a is not None and b is not None and a.pk != b.pk
+    assert a.pk not in {i.pk for i in loop.worklist(project, personas["reviewer"])}
+    # Asking again hands the annotator a new image and releases the old one.
+    c = loop.claim_next(project, personas["annotator"], skip=[a.pk])
+    assert c is not None and c.pk not in (a.pk, b.pk)
+    assert Image.objects.get(pk=a.pk).claimed_by is None
+    # A claim left idle past its time-to-live is handed out again.
+    Image.objects.filter(pk=b.pk).update(claimed_at=timezone.now() - loop.CLAIM_TTL - timedelta(seconds=1))
+    assert b.pk in {i.pk for i in loop.worklist(project, personas["annotator"])}
+
+
+def test_claim_endpoint_refuses_an_image_open_elsewhere(pool: list[Image], client_for: Any) -> None:
+    image = pool[0]
+    assert client_for("annotator").post(f"/api/images/{image.pk}/claim/").status_code == 200
+    response = client_for("reviewer").post(f"/api/images/{image.pk}/claim/")
+    assert response.status_code == 409 and response.json()["claimed_by"] == "ana"
+
+
+def test_retrain_endpoint_is_for_leads(pool: list[Image], project: Any, client_for: Any, enqueued: list) -> None:
+    assert client_for("annotator").post(f"/api/projects/{project.pk}/retrain/").status_code == 403
+    response = client_for("lead").post(f"/api/projects/{project.pk}/retrain/")
+    assert response.status_code == 202 and response.json() == {"queued": True}
+
+
+def test_learning_curve_api_and_plot(pool: list[Image], project: Any, personas: Any, client_for: Any) -> None:
+    for image in pool[:4] + pool[20:24]:
+        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+    retrain(project.pk)
+    for image in pool[4:10] + pool[24:30]:
+        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+    retrain(project.pk)
+
+    body = client_for("viewer").get(f"/api/projects/{project.pk}/learning-curve/").json()
+    assert [r["n_labelled"] for r in body["rounds"]] == [8, 20]
+    assert "auroc" in body["rounds"][1]["heads"]["abnormal"]
+    svg = client_for("viewer").get(f"/api/projects/{project.pk}/learning-curve/?plot=svg")
+    assert svg["Content-Type"] == "image/svg+xml"
+    assert b"<path" in svg.content and b"abnormal" in svg.content

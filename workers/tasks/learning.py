@@ -1,0 +1,200 @@
+"""``workers.learning.retrain``: one round of the active-learning loop for a project.
+
+Train queue. Reads the project's embeddings (active backbone) and live head answers, trains the
+multi-head model with k-fold metrics and temperature scaling (``workers.ml.heads_cv``), stores a
+heads ``ModelVersion``, writes head-prediction suggestions for unlabelled images, and reorders
+the worklist (``Image.al_priority`` / ``al_reason``) with the default hybrid strategy, or k-means
+medoids when nothing is labelled yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from skelex_web import events
+from skelex_web.labeling.models import Annotation, Suggestion, SuggestionState
+from skelex_web.learning.loop import CLAIM_TTL, retrain_finished
+from skelex_web.learning.models import Embedding, ModelKind, ModelVersion
+from skelex_web.learning.services import resolve_backbone
+from skelex_web.projects.models import Project
+from skelex_web.studies.models import Image
+from workers.ml import sampling
+from workers.ml.heads import Schema, encode_answers, suggestions
+from workers.ml.heads_cv import fit_heads
+
+logger = logging.getLogger(__name__)
+
+# How many images a round puts at the head of the queue (the rest are ordered by uncertainty).
+ROUND_BUDGET = 20
+
+
+def _answers(project: Project, image_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Live head answers per image; reviewed answers win, then the most recent."""
+    rows = (
+        Annotation.objects.filter(project=project, kind="head", is_deleted=False, image_id__in=image_ids)
+        .order_by("reviewed", "updated_at", "id")
+        .values_list("image_id", "head", "value")
+    )
+    out: dict[int, dict[str, Any]] = defaultdict(dict)
+    for image_id, head, value in rows:
+        out[image_id][head] = value  # later rows (reviewed, newer) overwrite earlier ones
+    return out
+
+
+def _json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
+    """NaN/inf (e.g. AUROC of a head with one class so far) become None: JSON has no NaN."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
+
+
+def _is_known(value: Any) -> bool:
+    return value not in (None, "", "unknown")
+
+
+@shared_task(name="workers.learning.retrain", acks_late=True, reject_on_worker_lost=True)
+def retrain(project_id: int, reason: str = "on demand", seed: int = 0) -> dict[str, Any]:
+    """Runs one round; returns a summary (also stored on the new heads ModelVersion)."""
+    try:
+        return _retrain(project_id, reason, seed)
+    finally:
+        retrain_finished(project_id)
+
+
+def _retrain(project_id: int, reason: str, seed: int) -> dict[str, Any]:
+    project = Project.objects.get(pk=project_id)
+    backbone = resolve_backbone(project)
+    schema = Schema.from_dict({"heads": project.label_schema.get("heads", [])})
+    rows = list(
+        Embedding.objects.filter(image__project=project, model_version=backbone)
+        .exclude(image__status="failed")
+        .order_by("image_id")
+        .values_list("image_id", "vector", "image__body_part")
+    )
+    if not rows:
+        return {"status": "skipped", "reason": "no embeddings yet: analyse images first"}
+    ids = [r[0] for r in rows]
+    emb = np.stack([np.frombuffer(bytes(r[1]), dtype="<f2").astype(np.float32) for r in rows])
+    answers = _answers(project, ids)
+    per_image = [answers.get(i, {}) for i in ids]
+    labelled = [k for k, a in enumerate(per_image) if any(_is_known(v) for v in a.values())]
+    position = {image_id: k for k, image_id in enumerate(ids)}
+    any_label = {
+        position[i]
+        for i in Annotation.objects.filter(project=project, is_deleted=False, image_id__in=ids).values_list(
+            "image_id", flat=True
+        )
+    }
+    # Open in a viewer now: not put at the head of anyone else's queue.
+    fresh = timezone.now() - CLAIM_TTL
+    claimed = sorted(
+        position[i]
+        for i in Image.objects.filter(pk__in=ids, claimed_by__isnull=False, claimed_at__gt=fresh).values_list(
+            "id", flat=True
+        )
+    )
+    events.publish(project.pk, "job.progress", {"job": "retrain", "done": 0, "total": 3})
+
+    heads_mv = None
+    summary: dict[str, Any] = {"n_images": len(ids), "n_labelled": len(labelled), "reason": reason}
+    if labelled:
+        targets = encode_answers(schema, per_image)
+        model = fit_heads(emb, targets, schema)
+        probs = model.predict_proba(emb)
+        summary["heads"] = {name: _json_safe(m) for name, m in model.metrics.items()}
+        out_dir = Path(settings.MEDIA_ROOT) / "heads" / str(project.pk)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"heads-{timezone.now():%Y%m%d-%H%M%S-%f}.safetensors"
+        model.save(path)
+        heads_mv = ModelVersion.objects.create(
+            kind=ModelKind.HEADS,
+            name=f"{project.slug} heads round {ModelVersion.objects.filter(project=project).count() + 1}",
+            project=project,
+            checkpoint=str(path),
+            config={"backbone": backbone.pk if backbone else None, "reason": reason, "schema": schema.to_dict()},
+            metrics=summary,
+        )
+        pool_idx = [k for k in range(len(ids)) if k not in any_label]
+        _write_head_suggestions(project, heads_mv, schema, probs, ids, pool_idx)
+        picks = sampling.select(
+            "hybrid",
+            ROUND_BUDGET,
+            n=len(ids),
+            labelled=sorted(any_label),
+            exclude=claimed,
+            embeddings=emb,
+            schema=schema,
+            probs=probs,
+            seed=seed,
+        )
+        scores = sampling.uncertainty(schema, probs)
+        reasons = {k: sampling.explain_uncertain(schema, probs, k) for k in pool_idx}
+    else:
+        strata = [r[2] or "unknown" for r in rows]
+        picks = sampling.select(
+            "cold_start", ROUND_BUDGET, n=len(ids), labelled=sorted(any_label), exclude=claimed, embeddings=emb,
+            strata=strata, seed=seed,
+        )  # fmt: skip
+        scores = np.zeros(len(ids))
+        reasons = {k: "not yet ranked: no labels to learn from" for k in range(len(ids))}
+    events.publish(project.pk, "job.progress", {"job": "retrain", "done": 2, "total": 3})
+    _reorder(ids, any_label, picks, scores, reasons)
+    summary["picked"] = len(picks)
+    events.publish(project.pk, "queue.updated", {"reason": f"retrained ({reason})"})
+    events.publish(project.pk, "job.progress", {"job": "retrain", "done": 3, "total": 3})
+    summary["model_version"] = heads_mv.pk if heads_mv else None
+    logger.info("retrain project %s: %s", project.pk, {k: v for k, v in summary.items() if k != "heads"})
+    return summary
+
+
+@transaction.atomic
+def _write_head_suggestions(
+    project: Project, mv: ModelVersion, schema: Schema, probs: dict[str, np.ndarray], ids: list[int], pool: list[int]
+) -> None:
+    """Pre-filled answers for unlabelled images; older pending head suggestions are replaced."""
+    Suggestion.objects.filter(project=project, kind="head", state=SuggestionState.PENDING).delete()
+    rows = suggestions(schema, {k: v[pool] for k, v in probs.items()})
+    new = [
+        Suggestion(
+            project=project,
+            image_id=ids[k],
+            kind="head",
+            head=head,
+            value=value,
+            score=max(value["probabilities"].values()),
+            source="heads",
+            model_version=mv,
+            rank=0,
+        )  # fmt: skip
+        for k, per_head in zip(pool, rows)
+        for head, value in per_head.items()
+    ]
+    Suggestion.objects.bulk_create(new, batch_size=500)
+
+
+@transaction.atomic
+def _reorder(
+    ids: list[int], labelled: set[int], picks: list[sampling.Pick], scores: np.ndarray, reasons: dict[int, str]
+) -> None:
+    """Picked images first in pick order (priority above 1), the rest of the pool by uncertainty."""
+    picked = {p.index: (len(picks) - rank, p.reason) for rank, p in enumerate(picks)}
+    images = list(Image.objects.filter(pk__in=ids).only("id", "al_priority", "al_reason"))
+    position = {image_id: k for k, image_id in enumerate(ids)}
+    for image in images:
+        k = position[image.pk]
+        if k in labelled:
+            image.al_priority, image.al_reason = None, ""
+        elif k in picked:
+            image.al_priority = 1.0 + picked[k][0]
+            image.al_reason = picked[k][1][:200]
+        else:
+            image.al_priority = float(min(max(scores[k], 0.0), 1.0))
+            image.al_reason = reasons.get(k, "")[:200]
+    Image.objects.bulk_update(images, ["al_priority", "al_reason"], batch_size=500)
