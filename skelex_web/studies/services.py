@@ -37,6 +37,7 @@ from skelex_web import events
 from skelex_web.projects.models import Project
 from workers.imaging import ImagingError, iter_zip, read_source, sniff
 from workers.imaging.deid import pseudonym
+from workers.imaging.errors import fail
 from workers.imaging.prepare import PreparedFile, PreparedFrame, prepare_file
 
 from .models import Image, ImageStatus, Study
@@ -119,7 +120,7 @@ def ingest_file(
     try:
         data = read_source(source, name, settings.MAX_UPLOAD_BYTES)
         if sniff(data[:8]) == "zip":
-            raise ImagingError(f"{name}: zip archives are opened by the batch importer, not here")
+            raise fail(name, "zip archives are opened by the batch importer (ingest_many), not here")
         prepared = prepare_file(
             data,
             name,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import types
 import zlib
 
 import numpy as np
@@ -21,10 +22,11 @@ from PIL import Image
 
 from .decoded import DecodedImage
 
+_deflate: types.ModuleType
 try:  # ISA-L deflate: same format, much faster; optional so the core still runs without it
     from isal import isal_zlib as _deflate
 except ImportError:  # pragma: no cover - exercised only where isal is not installed
-    _deflate = zlib  # type: ignore[assignment]
+    _deflate = zlib
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -45,9 +47,7 @@ def encode_png16(pixels: np.ndarray, compress_level: int = 1) -> bytes:
     body[:, 1:3] = raw[:, :2]
     np.subtract(raw[:, 2:], raw[:, :-2], out=body[:, 3:])
     header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
-    idat = _deflate.compress(
-        memoryview(body).cast("B"), min(compress_level, 3) if _deflate is not zlib else compress_level
-    )
+    idat = _deflate.compress(body.data.cast("B"), min(compress_level, 3) if _deflate is not zlib else compress_level)
     return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
@@ -90,5 +90,5 @@ def pixel_hash(decoded: DecodedImage | np.ndarray) -> str:
     narrow = pixels.size > 0 and int(pixels.max()) <= 255
     arr = np.ascontiguousarray(pixels, dtype=np.uint8 if narrow else "<u2")
     digest = hashlib.sha256(f"{arr.shape[0]}x{arr.shape[1]}:{8 if narrow else 16}:".encode())
-    digest.update(memoryview(arr).cast("B"))
+    digest.update(arr.data.cast("B"))
     return digest.hexdigest()
