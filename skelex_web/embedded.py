@@ -39,7 +39,7 @@ def start_worker(queues: tuple[str, ...] = QUEUES, timeout: float = 60.0) -> Any
             worker did not become ready within ``timeout`` seconds.
     """
     global _worker, _thread
-    from skelex_web.celery import app
+    from skelex_web.celery import app, task_modules
 
     with _lock:
         if is_running():
@@ -48,7 +48,7 @@ def start_worker(queues: tuple[str, ...] = QUEUES, timeout: float = 60.0) -> Any
         if not broker.startswith("memory://"):
             raise RuntimeError(f"the embedded worker needs the in-memory broker, not {broker.split('://')[0]}://")
         app.loader.import_default_modules()
-        app.autodiscover_tasks(["workers.tasks"], related_name=None, force=True)
+        app.autodiscover_tasks(task_modules, related_name=None, force=True)
         ready = threading.Event()
         _worker = app.WorkController(
             app=app,

@@ -1,0 +1,192 @@
+"""``python -m workers.tasks.bench``: what the worker pipeline costs on top of the ML engine.
+
+Same images, same model, same machine, one run:
+
+* ``direct``: decode each stored display PNG and call the ML engine (``engine.analyse``: embedding,
+  error map, boxes) batch by batch, in this process: the floor.
+* ``worker``: enqueue the images by task name on Redis and time until a real
+  ``celery -A skelex_web worker`` process has stored every result in PostgreSQL (heat-map PNG,
+  ErrorMap, Embedding, Suggestion rows, status, events). The worker is warmed up first (model
+  loaded), as in production where it stays up.
+
+Overhead = direct images/s / worker images/s (target <= 1.2). Needs the PostgreSQL and Redis of
+the development machine (``--postgres``, ``--redis``); creates and drops its own database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m workers.tasks.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=int, default=48, help="images analysed by each side")
+    p.add_argument("--size", default="512x384", help="phantom size HxW")
+    p.add_argument("--batch", type=int, default=8, help="images per task (ANALYSIS_BATCH_SIZE)")
+    p.add_argument("--variant", default="mae_vit_tiny_patch16", help="model variant (random weights)")
+    p.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    p.add_argument("--out", type=Path, help="write the report JSON here too")
+    return p.parse_args(argv)
+
+
+def _prepare_database(admin_url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{admin_url.rsplit('/', 1)[0]}/{name}"
+
+
+def _store_images(project: Any, media: Path, n: int, size: tuple[int, int], first: int = 0) -> list[int]:
+    import hashlib
+
+    from PIL import Image as PILImage
+
+    from skelex_web.studies.models import Image, ImageStatus
+    from workers.ml.phantoms import make_phantom
+
+    ids = []
+    (media / "display").mkdir(parents=True, exist_ok=True)
+    for i in range(first, first + n):
+        pixels, _ = make_phantom(1000 + i, size, ("lytic",))
+        rel = f"display/bench-{i}.png"
+        PILImage.fromarray(pixels).save(media / rel)
+        digest = hashlib.sha256(pixels.tobytes()).hexdigest()
+        image = Image.objects.create(
+            project=project, file=rel, display=rel, name=f"bench-{i}.png", file_format="png", sha256=digest,
+            pixel_sha256=digest, rows=size[0], cols=size[1], bits=16, status=ImageStatus.INGESTED,
+        )  # fmt: skip
+        ids.append(image.pk)
+    return ids
+
+
+def _direct(ids: list[int], model_version: Any, batch: int) -> float:
+    from skelex_web.learning.services import checkpoint_path
+    from skelex_web.studies.models import Image
+    from workers.tasks import engine, modelcache
+    from workers.tasks.analysis import load_pixels
+
+    model = modelcache.get_model(model_version.pk, checkpoint_path(model_version), "cpu")
+    params = engine.analysis_params()
+    images = list(Image.objects.filter(pk__in=ids).order_by("pk"))
+    engine.analyse(model, [load_pixels(images[0])[0]], [None], params)  # warm-up (allocator, kernels)
+    start = time.perf_counter()
+    for i in range(0, len(images), batch):
+        decoded = [load_pixels(image) for image in images[i : i + batch]]
+        engine.analyse(model, [p for p, _ in decoded], [w for _, w in decoded], params)
+    return time.perf_counter() - start
+
+
+def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    cmd = [
+        str(Path(sys.executable).with_name("celery")), "-A", "skelex_web", "worker", "-Q", "gpu", "-P", "solo",
+        "-c", "1", "--without-heartbeat", "--without-mingle", "--without-gossip", "-n", "bench@localhost",
+        "--loglevel", "INFO", "--logfile", str(log),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not (log.exists() and " ready." in log.read_text()):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"the worker did not start; see {log}")
+        time.sleep(0.2)
+    return proc
+
+
+def _through_worker(ids: list[int], batch: int, timeout: float = 1800) -> float:
+    from skelex_web.learning.services import queue_images
+    from skelex_web.studies.models import Image, ImageStatus
+
+    start = time.perf_counter()
+    queue_images(ids)  # outside a transaction: sent at once, in batches of ANALYSIS_BATCH_SIZE
+    done = [ImageStatus.ANALYSED, ImageStatus.FAILED]
+    while Image.objects.filter(pk__in=ids, status__in=done).count() < len(ids):
+        if time.perf_counter() - start > timeout:
+            raise RuntimeError("the worker did not finish in time")
+        time.sleep(0.02)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    h, w = (int(v) for v in args.size.lower().split("x"))
+    tmp = Path(tempfile.mkdtemp(prefix="skelex-bench-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": _prepare_database(args.postgres, "skelex_bench_pipeline"),
+        "REDIS_URL": args.redis,
+        "MEDIA_ROOT": str(tmp / "media"),
+        "ANALYSIS_BATCH_SIZE": str(args.batch),
+        "ML_DEVICE": "cpu",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "skelex_web.settings",
+    }
+    os.environ.update(env)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO_ROOT, env=env, check=True)
+    import django
+
+    django.setup()
+    import redis
+    import torch
+
+    from skelex_web.learning.services import register_backbone
+    from skelex_web.projects.models import Project
+    from workers.ml.checkpoint import save_checkpoint
+    from workers.ml.model import create_model
+
+    redis.Redis.from_url(args.redis).flushdb()
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(create_model(args.variant), tmp / "bench.safetensors")
+    backbone = register_backbone(name=f"{args.variant} (random)", checkpoint=ckpt, default=True)
+    project = Project.objects.create(name="Bench", slug="bench", active_backbone=backbone)
+    warmup = _store_images(project, tmp / "media", 1, (h, w))
+    ids = _store_images(project, tmp / "media", args.images, (h, w), first=1)
+
+    direct_s = _direct(ids, backbone, args.batch)
+    worker = _worker(env, tmp / "worker.log")
+    try:
+        _through_worker(warmup, args.batch)  # loads the model in the worker
+        worker_s = _through_worker(ids, args.batch)
+    finally:
+        worker.kill()
+        worker.wait(10)
+    report = {
+        "images": args.images,
+        "size": [h, w],
+        "batch": args.batch,
+        "variant": args.variant,
+        "device": "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "direct": {"seconds": round(direct_s, 3), "images_per_s": round(args.images / direct_s, 3)},
+        "worker": {"seconds": round(worker_s, 3), "images_per_s": round(args.images / worker_s, 3)},
+        "overhead": round(worker_s / direct_s, 3),
+        "target_overhead": 1.2,
+    }
+    print(f"{'path':<8} {'images/s':>9} {'seconds':>8}")
+    print(f"{'direct':<8} {report['direct']['images_per_s']:>9.2f} {direct_s:>8.2f}")
+    print(f"{'worker':<8} {report['worker']['images_per_s']:>9.2f} {worker_s:>8.2f}")
+    print(f"overhead (worker time / direct time): {report['overhead']:.2f}x (target <= 1.2x)")
+    print(json.dumps(report))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
