@@ -18,7 +18,8 @@ Encoded targets (``encode_answers``), per head:
     multilabel:         float [N, C]  1 / 0, NaN = unknown
 
 Training is full-batch L-BFGS on standardised embeddings with L2 weight decay and balanced class
-weights: convex for the linear default, deterministic for a seed, and seconds for 10k x 384 on CPU.
+weights: the convex linear default is solved in numpy/SciPy (``heads_linear.py``), the optional
+MLP with torch; deterministic for a seed, and seconds for 10k x 384 on CPU.
 Temperatures and cross-validated metrics come from ``fit_heads`` (see ``heads_cv.py``).
 """
 
@@ -38,6 +39,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .calibration import probabilities
+from .heads_linear import LinearProblem, fit_linear
 
 KINDS = ("binary", "multiclass", "multilabel")
 UNKNOWN_ANSWERS = (None, "", "unknown", "?")
@@ -343,6 +345,15 @@ def train_heads(
     net.mean.copy_(torch.from_numpy(mean))
     net.scale.copy_(torch.from_numpy(scale.astype(np.float32)))
 
+    if not cfg.hidden:
+        xs = (emb.astype(np.float64) - mean) / scale
+        problems = [LinearProblem(h.kind, h.n_outputs, t.numpy(), w.numpy() * k.numpy()) for h, t, k, w in per_head]
+        with torch.no_grad():
+            for h, (wt, b) in zip(schema.heads, fit_linear(xs, problems, cfg.weight_decay, cfg.max_iter)):
+                net.heads[h.name].weight.copy_(torch.from_numpy(wt.T.astype(np.float32)))
+                net.heads[h.name].bias.copy_(torch.from_numpy(b.astype(np.float32)))
+        return HeadsModel(schema, cfg, net)
+
     x = torch.from_numpy(emb)
     decay = [p for name, p in net.named_parameters() if name.endswith("weight")]
     opt = torch.optim.LBFGS(
@@ -363,9 +374,15 @@ def train_heads(
         loss.backward()
         return loss
 
-    net.train()
-    opt.step(closure)
-    net.eval()
+    # These matrices are small: extra intra-op threads only contend (10x slower on a busy CPU).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        net.train()
+        opt.step(closure)
+    finally:
+        torch.set_num_threads(threads)
+        net.eval()
     return HeadsModel(schema, cfg, net)
 
 

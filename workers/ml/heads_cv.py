@@ -19,9 +19,7 @@ from .heads import HeadConfig, HeadsModel, Schema, known_mask, train_heads
 from .metrics_cls import head_metrics
 
 
-def fold_ids(
-    targets: Mapping[str, np.ndarray], schema: Schema, rows: np.ndarray, folds: int, seed: int
-) -> np.ndarray:
+def fold_ids(targets: Mapping[str, np.ndarray], schema: Schema, rows: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """Fold of each labelled row, stratified on the first head's answer (unknown = its own stratum).
 
     Args:

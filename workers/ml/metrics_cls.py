@@ -165,9 +165,7 @@ def head_metrics(kind: str, y: np.ndarray, prob: np.ndarray, n_bins: int = 15) -
             known = ~np.isnan(y[:, k])
             per.append(head_metrics("binary", y[known, k], p[known, k], n_bins) if known.any() else None)
         keys = ("auroc", "auprc", "balanced_accuracy", "ece")
-        out: dict[str, float] = {
-            key: _nanmean([m[key] if m else float("nan") for m in per]) for key in keys
-        }
+        out: dict[str, float] = {key: _nanmean([m[key] if m else float("nan") for m in per]) for key in keys}
         out["n"] = int(np.any(~np.isnan(y), axis=1).sum())
         return out
     raise ValueError(f"unknown head kind {kind!r}")

@@ -1,0 +1,135 @@
+"""Sampling strategies: B distinct unlabelled picks with reasons; k-center finds the outlier; seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workers.ml.coreset import kcenter_greedy, kmeans
+from workers.ml.heads import Schema
+from workers.ml.sampling import STRATEGIES, disagreement, select, uncertainty
+
+SCHEMA = Schema.from_dict(
+    {
+        "heads": [
+            {"name": "fractured", "kind": "binary", "classes": ["no", "yes"]},
+            {"name": "bodypart", "kind": "multiclass", "classes": ["hand", "leg", "hip", "shoulder", "mixed"]},
+        ]
+    }
+)
+N = 200
+
+
+def inputs(seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(N, 8)).astype(np.float32)
+    p = rng.random(N)
+
+    def probs_for(noise: float) -> dict[str, np.ndarray]:
+        q = np.clip(p + noise * rng.normal(size=N), 0.01, 0.99)
+        body = rng.dirichlet(np.ones(5), size=N)
+        return {"fractured": np.stack([1 - q, q], axis=1), "bodypart": body}
+
+    return dict(
+        embeddings=emb,
+        schema=SCHEMA,
+        probs=probs_for(0.0),
+        member_probs=[probs_for(0.2) for _ in range(4)],
+        strata=np.array(["hand", "leg", "hip"] * (N // 3) + ["hand"] * (N % 3)),
+    )
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_budget_distinct_unlabelled_picks_with_reasons(strategy: str) -> None:
+    labelled = np.arange(0, N, 4)  # 50 labelled
+    exclude = [1, 2]  # open in another annotator's viewer
+    picks = select(strategy, 20, n=N, labelled=labelled, exclude=exclude, seed=1, **inputs())
+    idx = [p.index for p in picks]
+    assert len(idx) == 20
+    assert len(set(idx)) == 20
+    assert not set(idx) & set(labelled.tolist())
+    assert not set(idx) & set(exclude)
+    assert all(0 <= i < N for i in idx)
+    assert all(p.reason for p in picks)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_deterministic_for_a_seed(strategy: str) -> None:
+    kw = dict(n=N, labelled=np.arange(10), seed=7, **inputs())
+    assert select(strategy, 15, **kw) == select(strategy, 15, **kw)
+
+
+def test_budget_larger_than_pool_returns_the_pool() -> None:
+    picks = select("hybrid", 50, n=N, labelled=np.arange(N - 10), **inputs())
+    assert sorted(p.index for p in picks) == list(range(N - 10, N))
+
+
+def test_entropy_picks_the_most_uncertain_with_its_probability() -> None:
+    inp = inputs()
+    single = Schema.from_dict({"heads": [{"name": "fractured", "kind": "binary", "classes": ["no", "yes"]}]})
+    q = np.linspace(0.01, 0.99, N)
+    probs = {"fractured": np.stack([1 - q, q], axis=1)}
+    picks = select("entropy", 2, n=N, schema=single, probs=probs, embeddings=inp["embeddings"])
+    assert {p.index for p in picks} == {99, 100}  # p closest to 0.5
+    assert picks[0].reason.startswith("uncertain: p(fractured) = 0.5")
+
+
+def test_multi_head_uncertainty_is_mean_of_normalised_entropies() -> None:
+    probs = {
+        "fractured": np.array([[0.5, 0.5], [1.0, 0.0]]),
+        "bodypart": np.array([[1.0, 0, 0, 0, 0], [0.2] * 5]),
+    }
+    np.testing.assert_allclose(uncertainty(SCHEMA, probs), [0.5, 0.5], atol=1e-6)
+
+
+def test_disagreement_is_zero_when_members_agree() -> None:
+    inp = inputs()
+    same = [inp["probs"]] * 3
+    assert np.allclose(disagreement(SCHEMA, same), 0.0)
+    assert disagreement(SCHEMA, inp["member_probs"]).max() > 0.01
+
+
+def test_kcenter_picks_the_far_point() -> None:
+    rng = np.random.default_rng(0)
+    emb = rng.normal(scale=0.1, size=(50, 4)).astype(np.float32)
+    emb[37] = [10.0, 10.0, 10.0, 10.0]  # the outlier
+    labelled = np.array([0, 1, 2])
+    pool = np.setdiff1d(np.arange(50), labelled)
+    chosen, dist = kcenter_greedy(emb, labelled, pool, 1)
+    assert chosen.tolist() == [37]
+    assert dist[0] > 15
+    picks = select("kcenter", 1, n=50, labelled=labelled, embeddings=emb)
+    assert picks[0].index == 37 and picks[0].reason.startswith("diverse:")
+
+
+def test_kcenter_chunking_does_not_change_the_answer() -> None:
+    rng = np.random.default_rng(2)
+    emb = rng.normal(size=(300, 6)).astype(np.float32)
+    pool = np.arange(20, 300)
+    a, _ = kcenter_greedy(emb, np.arange(20), pool, 10, chunk=7)
+    b, _ = kcenter_greedy(emb, np.arange(20), pool, 10, chunk=4096)
+    assert a.tolist() == b.tolist()
+
+
+def test_cold_start_covers_every_stratum_with_medoids() -> None:
+    inp = inputs()
+    picks = select("cold_start", 6, n=N, embeddings=inp["embeddings"], strata=inp["strata"])
+    chosen_strata = {str(inp["strata"][p.index]) for p in picks}
+    assert chosen_strata == {"hand", "leg", "hip"}
+    assert all(p.reason.startswith("typical:") for p in picks)
+
+
+def test_kmeans_separates_obvious_clusters() -> None:
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(c, 0.1, size=(30, 2)) for c in (0.0, 5.0, 10.0)])
+    labels, _ = kmeans(x, 3, np.random.default_rng(1))
+    for s in range(0, 90, 30):
+        assert len(set(labels[s : s + 30].tolist())) == 1
+    assert len(set(labels.tolist())) == 3
+
+
+def test_hybrid_has_a_random_share_and_spreads_over_clusters() -> None:
+    inp = inputs()
+    picks = select("hybrid", 20, n=N, seed=0, **inp)
+    assert sum(p.reason.startswith("random:") for p in picks) == 2
+    assert sum(p.reason.startswith("uncertain:") for p in picks) == 18

@@ -1,0 +1,210 @@
+"""``python -m workers.ml simulate-al``: the oracle active-learning simulation on a labelled folder.
+
+Reads a folder in the FracAtlas layout (``dataset.csv`` + ``images/**``): every 0/1 column is a
+binary head, and ``bodypart`` is a multiclass head made from the one-hot hand/leg/hip/shoulder/mixed
+columns (an image with none or several set counts as unknown). Embeddings come from a file
+(``.npz`` with ``ids`` and ``embeddings``) or are computed with the checkpoint (``auto``, cached in
+an ``.npz`` next to ``--out``). Writes the JSON report, a PNG of the learning curves beside it, and
+prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+# The simulation trains thousands of tiny models: BLAS threads only add contention there (10x
+# slower on a busy 2-core machine). Set before numpy loads; an explicit setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from .heads import HeadConfig, HeadSpec, Schema  # noqa: E402
+from .simulate_al import SimulationSettings, simulate, table  # noqa: E402
+
+BODYPARTS = ("hand", "leg", "hip", "shoulder", "mixed")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, type=Path, help="folder with dataset.csv and images/")
+    p.add_argument(
+        "--embeddings", default="auto", help="'auto' (compute with --checkpoint) or an .npz (ids, embeddings)"
+    )
+    p.add_argument("--checkpoint", type=Path, help="MAE checkpoint (.safetensors + .json) for --embeddings auto")
+    p.add_argument("--heads", default="fractured,hardware,bodypart", help="comma-separated heads")
+    p.add_argument("--strategies", default="random,entropy,kcenter,hybrid", help="comma-separated strategies")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--budget", type=int, default=20, help="labels added per round")
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--initial", type=int, default=20, help="random labelled images to start from")
+    p.add_argument("--test-fraction", type=float, default=0.3)
+    p.add_argument("--weight-decay", type=float, default=HeadConfig.weight_decay)
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward when embedding")
+    p.add_argument("--out", required=True, type=Path, help="report JSON (the PNG goes beside it)")
+
+
+def read_labels(data: Path, heads: list[str]) -> tuple[list[str], Schema, dict[str, np.ndarray]]:
+    """Image ids, the schema of the requested heads and their encoded targets from ``dataset.csv``."""
+    with open(data / "dataset.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{data / 'dataset.csv'} has no rows")
+    id_col = next(iter(rows[0]))
+    ids = [r[id_col] for r in rows]
+    binary_cols = [c for c in rows[0] if c != id_col and all(r[c].strip() in ("0", "1") for r in rows)]
+    specs, targets = [], {}
+    for name in heads:
+        if name == "bodypart":
+            onehot = np.array([[int(r[c]) for c in BODYPARTS] for r in rows])
+            targets[name] = np.where(onehot.sum(axis=1) == 1, onehot.argmax(axis=1), -1).astype(np.int64)
+            specs.append(HeadSpec(name, "multiclass", BODYPARTS))
+        elif name in binary_cols:
+            targets[name] = np.array([int(r[name]) for r in rows], dtype=np.int64)
+            specs.append(HeadSpec(name, "binary", ("no", "yes")))
+        else:
+            raise ValueError(
+                f"head {name!r}: not a 0/1 column of dataset.csv nor 'bodypart' (0/1 columns: {binary_cols})"
+            )
+    return ids, Schema(tuple(specs)), targets
+
+
+def find_images(data: Path, ids: list[str]) -> dict[str, Path]:
+    """id → image path under ``data/images`` (first match by file name)."""
+    wanted = set(ids)
+    found: dict[str, Path] = {}
+    for p in sorted((data / "images").rglob("*")):
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.name in wanted and p.name not in found:
+            found[p.name] = p
+    return found
+
+
+def compute_embeddings(paths: dict[str, Path], checkpoint: Path, batch_size: int = 32) -> tuple[list[str], np.ndarray]:
+    """Embeds every readable image with ``embed.embed`` (unreadable ones are skipped, with a message)."""
+    import torch
+    from PIL import Image, ImageOps
+
+    from .checkpoint import load_model
+    from .embed import embed
+    from .preprocess import prepare
+
+    model = load_model(checkpoint, device="cpu")
+    cfg = model.config
+    ok_ids: list[str] = []
+    chunks: list[np.ndarray] = []
+    batch: list[torch.Tensor] = []
+    batch_ids: list[str] = []
+    items = sorted(paths.items())
+    t0 = time.perf_counter()
+    for k, (image_id, path) in enumerate(items):
+        try:
+            with Image.open(path) as im:
+                im.draft("L", (cfg.img_size * 2, cfg.img_size * 2))  # JPEG: decode at reduced scale
+                pixels = np.asarray(ImageOps.exif_transpose(im).convert("L"), dtype=np.float32)
+        except (OSError, ValueError) as exc:
+            print(f"skipped {path}: {exc}", file=sys.stderr)
+            continue
+        batch.append(prepare(pixels, size=cfg.img_size, mean=cfg.mean, std=cfg.std).tensor)
+        batch_ids.append(image_id)
+        if len(batch) == batch_size or k == len(items) - 1:
+            chunks.append(embed(model, torch.stack(batch), batch_size=batch_size))
+            ok_ids += batch_ids
+            batch, batch_ids = [], []
+            if len(chunks) % 10 == 0 or k == len(items) - 1:
+                print(f"embedded {len(ok_ids)}/{len(items)} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
+    if batch:  # the last files were unreadable after a partial batch
+        chunks.append(embed(model, torch.stack(batch), batch_size=batch_size))
+        ok_ids += batch_ids
+    return ok_ids, np.concatenate(chunks)
+
+
+def load_or_compute(args: argparse.Namespace, ids: list[str]) -> tuple[list[str], np.ndarray]:
+    if args.embeddings != "auto":
+        z = np.load(args.embeddings, allow_pickle=False)
+        return [str(i) for i in z["ids"]], np.asarray(z["embeddings"])
+    if args.checkpoint is None:
+        raise SystemExit("--embeddings auto needs --checkpoint")
+    cache = args.out.with_name(f"{args.out.stem}.embeddings.{args.checkpoint.stem}.npz")
+    if cache.exists() and cache.stat().st_mtime >= args.checkpoint.stat().st_mtime:
+        print(f"using cached embeddings {cache}", file=sys.stderr)
+        z = np.load(cache, allow_pickle=False)
+        return [str(i) for i in z["ids"]], np.asarray(z["embeddings"])
+    paths = find_images(args.data, ids)
+    got_ids, emb = compute_embeddings(paths, args.checkpoint, args.batch_size)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, ids=np.array(got_ids), embeddings=emb)
+    return got_ids, emb
+
+
+def plot(report: dict, path: Path) -> None:
+    """One panel per head: mean test AUROC vs labels with the 95% band, per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    heads = list(report["heads"])
+    fig, axes = plt.subplots(1, len(heads), figsize=(5 * len(heads), 4), squeeze=False)
+    for ax, head in zip(axes[0], heads):
+        entry = report["heads"][head]
+        for name, s in entry["strategies"].items():
+            c = np.array([[np.nan if v is None else v for v in row] for row in s["curve"]], dtype=float)
+            ax.plot(c[:, 0], c[:, 1], label=name)
+            ax.fill_between(c[:, 0], c[:, 2], c[:, 3], alpha=0.15)
+        if entry["full_data_auroc"] is not None:
+            ax.axhline(entry["full_data_auroc"], color="k", lw=0.8, ls="--", label="all pool labels")
+            ax.axhline(0.95 * entry["full_data_auroc"], color="grey", lw=0.8, ls=":", label="95% of that")
+        ax.set_title(head)
+        ax.set_xlabel("labelled images")
+        ax.set_ylabel("test AUROC")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    heads = [h.strip() for h in args.heads.split(",") if h.strip()]
+    ids, schema, targets = read_labels(args.data, heads)
+    emb_ids, emb = load_or_compute(args, ids)
+    row = {image_id: i for i, image_id in enumerate(ids)}
+    keep = [(j, row[e]) for j, e in enumerate(emb_ids) if e in row]
+    if len(keep) < len(ids):
+        print(
+            f"{len(ids) - len(keep)} labelled images have no embedding (unreadable or missing); left out",
+            file=sys.stderr,
+        )
+    emb_rows, label_rows = (np.array(v, dtype=np.int64) for v in zip(*keep))
+    x = np.asarray(emb, dtype=np.float32)[emb_rows]
+    t = {name: arr[label_rows] for name, arr in targets.items()}
+    settings = SimulationSettings(
+        strategies=tuple(s.strip() for s in args.strategies.split(",") if s.strip()),
+        seeds=args.seeds,
+        budget=args.budget,
+        rounds=args.rounds,
+        initial=args.initial,
+        test_fraction=args.test_fraction,
+        head_config=HeadConfig(weight_decay=args.weight_decay),
+    )
+    import torch
+
+    torch.set_num_threads(1)  # as for BLAS above; the embedding step before this used all threads
+    t0 = time.perf_counter()
+    report = simulate(x, t, schema, settings, log=lambda s: print(s, file=sys.stderr))
+    report["settings"].update(
+        embeddings=str(args.embeddings if args.embeddings != "auto" else args.checkpoint),
+        embedding_dim=int(x.shape[1]),
+        seconds=round(time.perf_counter() - t0, 1),
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    png = args.out.with_suffix(".png")
+    plot(report, png)
+    print(table(report))
+    print(f"wrote {args.out} and {png}")
+    return 0

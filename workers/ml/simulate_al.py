@@ -1,0 +1,249 @@
+"""Oracle active-learning simulation: does a sampling strategy need fewer labels than random order?
+
+On a fully labelled set, the labels are hidden and revealed only for the images a strategy picks
+(the oracle answers every head at once, as a radiologist filling the whole form). Protocol:
+
+1. A fixed test split (``test_fraction``, stratified on the first head, seed ``split_seed``) is set
+   aside and never seen by any loop. The rest is the pool.
+2. ``full_data_auroc``: heads trained on every pool label, scored on the test split (per head;
+   one-vs-rest macro AUROC for multiclass heads).
+3. For each seed, an initial random set of ``initial`` pool images, the same for every strategy.
+   Each round: train heads on the labelled set, score AUROC on the test split (one curve point),
+   then the strategy picks ``budget`` more. ``rounds`` rounds give ``rounds + 1`` points at
+   ``initial + r * budget`` labels.
+4. Per head and strategy: the mean curve over seeds with a 95% t-interval; ``labels_to_95``, the
+   first point of the mean curve at or above 0.95 x ``full_data_auroc`` (resolution: ``budget``;
+   null if never reached within the simulated range); ``ratio_vs_random`` = that over random's
+   (null when either is null); ``auc_curve``, the area under the mean curve divided by the label
+   range, i.e. the mean AUROC over the simulated range (higher = learns faster).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from .heads import HeadConfig, Schema, known_mask, train_heads
+from .heads_cv import bootstrap_ensemble
+from .metrics_cls import head_metrics
+from .sampling import select
+
+DEFAULT_STRATEGIES = ("random", "entropy", "kcenter", "hybrid")
+
+
+@dataclass
+class SimulationSettings:
+    """Everything that defines a run; stored in the report."""
+
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
+    seeds: int = 5
+    budget: int = 20
+    rounds: int = 10
+    initial: int = 20
+    test_fraction: float = 0.3
+    split_seed: int = 0
+    ensemble_members: int = 5
+    head_config: HeadConfig | None = None
+
+
+def split_test(targets: Mapping[str, np.ndarray], schema: Schema, n: int, fraction: float, seed: int) -> np.ndarray:
+    """Boolean [n] test mask, stratified on the first head (unknown answers form their own stratum)."""
+    rng = np.random.default_rng(seed)
+    first = schema.heads[0]
+    t = np.asarray(targets[first.name])
+    strata = t.astype(np.int64) if first.kind != "multilabel" else np.zeros(n, dtype=np.int64)
+    test = np.zeros(n, dtype=bool)
+    for s in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == s))
+        test[members[: int(round(fraction * len(members)))]] = True
+    return test
+
+
+def test_aurocs(model: Any, emb: np.ndarray, targets: Mapping[str, np.ndarray], schema: Schema) -> dict[str, float]:
+    """AUROC per head on the given rows (known answers only)."""
+    probs = model.predict_proba(emb, calibrated=False)
+    out = {}
+    for h in schema.heads:
+        t = np.asarray(targets[h.name])
+        k = known_mask(h, t)
+        if h.kind == "multilabel":
+            out[h.name] = head_metrics(h.kind, np.where(k, t, np.nan), probs[h.name])["auroc"]
+        else:
+            out[h.name] = head_metrics(h.kind, t[k], probs[h.name][k])["auroc"]
+    return out
+
+
+def _subset(targets: Mapping[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: np.asarray(t)[idx] for name, t in targets.items()}
+
+
+def run_strategy(
+    strategy: str,
+    emb: np.ndarray,
+    targets: Mapping[str, np.ndarray],
+    schema: Schema,
+    test: np.ndarray,
+    initial: np.ndarray,
+    settings: SimulationSettings,
+    seed: int,
+) -> dict[str, list[float]]:
+    """One learning curve per head: test AUROC after each round of one strategy and seed."""
+    cfg = settings.head_config or HeadConfig(seed=seed)
+    test_idx = np.flatnonzero(test)
+    labelled = [int(i) for i in initial]
+    curves: dict[str, list[float]] = {h.name: [] for h in schema.heads}
+    for r in range(settings.rounds + 1):
+        lab = np.asarray(labelled, dtype=np.int64)
+        model = train_heads(emb[lab], _subset(targets, lab), schema, cfg)
+        for name, value in test_aurocs(model, emb[test_idx], _subset(targets, test_idx), schema).items():
+            curves[name].append(value)
+        if r == settings.rounds:
+            break
+        kwargs: dict[str, Any] = dict(n=len(emb), labelled=lab, exclude=test_idx, seed=seed * 1000 + r)
+        if strategy in ("entropy", "margin", "hybrid"):
+            kwargs.update(schema=schema, probs=model.predict_proba(emb, calibrated=False))
+        if strategy == "ensemble":
+            members = bootstrap_ensemble(
+                emb[lab], _subset(targets, lab), schema, settings.ensemble_members, cfg, seed + r
+            )
+            kwargs.update(schema=schema, member_probs=[m.predict_proba(emb, calibrated=False) for m in members])
+        if strategy in ("kcenter", "hybrid", "cold_start"):
+            kwargs.update(embeddings=emb)
+        picks = select(strategy, settings.budget, **kwargs)
+        labelled += [p.index for p in picks]
+    return curves
+
+
+def summarise(
+    ns: np.ndarray, curves: Mapping[str, np.ndarray], full: float, reference: str = "random"
+) -> dict[str, dict[str, Any]]:
+    """Report entries of one head: ``{strategy: {labels_to_95, ratio_vs_random, auc_curve, curve}}``.
+
+    Args:
+        ns: [P] labels at each curve point.
+        curves: ``{strategy: [seeds, P] AUROC}``.
+        full: the full-data AUROC of the head.
+        reference: the strategy ratios are taken against.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    target = 0.95 * full
+    for name, c in curves.items():
+        c = np.asarray(c, dtype=np.float64)
+        mean = np.nanmean(c, axis=0)
+        k = np.sum(~np.isnan(c), axis=0)
+        sd = np.nanstd(c, axis=0, ddof=1) if c.shape[0] > 1 else np.zeros_like(mean)
+        half = np.where(k > 1, stats.t.ppf(0.975, np.maximum(k - 1, 1)) * sd / np.sqrt(np.maximum(k, 1)), 0.0)
+        reached = np.flatnonzero(mean >= target)
+        span = float(ns[-1] - ns[0])
+        area = float(np.trapezoid(mean, ns) / span) if span > 0 else float(mean[0])
+        out[name] = {
+            "labels_to_95": int(ns[reached[0]]) if len(reached) else None,
+            "ratio_vs_random": None,
+            "auc_curve": _clean(area),
+            "curve": [[int(n), _clean(m), _clean(m - h), _clean(m + h)] for n, m, h in zip(ns, mean, half)],
+        }
+    ref = out.get(reference, {}).get("labels_to_95")
+    for entry in out.values():
+        if ref and entry["labels_to_95"] is not None:
+            entry["ratio_vs_random"] = round(entry["labels_to_95"] / ref, 4)
+    return out
+
+
+def _clean(x: float) -> float | None:
+    return None if not np.isfinite(x) else round(float(x), 5)
+
+
+def simulate(
+    emb: np.ndarray,
+    targets: Mapping[str, np.ndarray],
+    schema: Schema,
+    settings: SimulationSettings,
+    log: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
+    """Runs the whole protocol (module docstring) and returns the report dict.
+
+    Args:
+        emb: [N, D] embeddings.
+        targets: ``{head: encoded targets}`` for all N images (the oracle's answers).
+        schema: the heads simulated.
+        settings: strategies, seeds, budget, rounds, initial set size, split.
+        log: progress messages.
+
+    Returns:
+        ``{"heads": {head: {"full_data_auroc", "strategies": {...}}}, "settings": {...}}``.
+    """
+    emb = np.asarray(emb, dtype=np.float32)
+    n = len(emb)
+    test = split_test(targets, schema, n, settings.test_fraction, settings.split_seed)
+    pool = np.flatnonzero(~test)
+    test_idx = np.flatnonzero(test)
+    if settings.initial + settings.rounds * settings.budget > len(pool):
+        raise ValueError(f"initial + rounds x budget exceeds the pool of {len(pool)} images")
+    cfg = settings.head_config or HeadConfig()
+    full_model = train_heads(emb[pool], _subset(targets, pool), schema, cfg)
+    full = test_aurocs(full_model, emb[test_idx], _subset(targets, test_idx), schema)
+    log("full-data AUROC: " + ", ".join(f"{k} {v:.3f}" for k, v in full.items()))
+
+    ns = settings.initial + settings.budget * np.arange(settings.rounds + 1)
+    per: dict[str, dict[str, list[list[float]]]] = {h.name: {s: [] for s in settings.strategies} for h in schema.heads}
+    for seed in range(settings.seeds):
+        initial = np.random.default_rng(10_000 + seed).choice(pool, size=settings.initial, replace=False)
+        for strategy in settings.strategies:
+            t0 = time.perf_counter()
+            curves = run_strategy(strategy, emb, targets, schema, test, initial, settings, seed)
+            for name, c in curves.items():
+                per[name][strategy].append(c)
+            finals = ", ".join(f"{k} {v[-1]:.3f}" for k, v in curves.items())
+            log(f"seed {seed} {strategy}: {time.perf_counter() - t0:.1f}s, final AUROC {finals}")
+
+    report: dict[str, Any] = {"heads": {}}
+    for h in schema.heads:
+        curves_h = {s: np.asarray(per[h.name][s]) for s in settings.strategies}
+        report["heads"][h.name] = {
+            "full_data_auroc": _clean(full[h.name]),
+            "strategies": summarise(ns, curves_h, full[h.name]),
+        }
+    report["settings"] = {
+        "strategies": list(settings.strategies),
+        "seeds": settings.seeds,
+        "budget": settings.budget,
+        "rounds": settings.rounds,
+        "initial": settings.initial,
+        "test_fraction": settings.test_fraction,
+        "n_images": int(n),
+        "n_pool": int(len(pool)),
+        "n_test": int(len(test_idx)),
+        "resolution_labels": settings.budget,
+        "target": "0.95 x full_data_auroc",
+    }
+    return report
+
+
+def table(report: Mapping[str, Any], strategies: Sequence[str] | None = None) -> str:
+    """A plain-text table of the report: one row per head and strategy."""
+    lines = [
+        f"{'head':<12} {'strategy':<10} {'full AUROC':>10} {'labels_to_95':>12} "
+        f"{'ratio':>7} {'auc_curve':>9} {'final':>7}"
+    ]
+    for head, entry in report["heads"].items():
+        for name, s in entry["strategies"].items():
+            if strategies and name not in strategies:
+                continue
+            final = s["curve"][-1][1]
+            lines.append(
+                f"{head:<12} {name:<10} {entry['full_data_auroc'] or float('nan'):>10.3f} "
+                f"{_fmt(s['labels_to_95']):>12} {_fmt(s['ratio_vs_random']):>7} "
+                f"{_fmt(s['auc_curve']):>9} {_fmt(final):>7}"
+            )
+    return "\n".join(lines)
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
