@@ -25,8 +25,12 @@ Colour images (RGB, YBR_*, PALETTE COLOR) become luma with a note.
 from __future__ import annotations
 
 import io
+import logging
+import re
+import warnings
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -41,6 +45,32 @@ from .safety import check_pixels
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _DEFLATE_SLACK = 64 * 1024 * 1024
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+class _RedactValues(logging.Filter):
+    """pydicom logs invalid element values verbatim ("Invalid value for VR DA: '19450317'"),
+    which may be PHI: quoted values are blanked before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _QUOTED.sub("'<redacted>'", record.getMessage())
+        record.args = None
+        return True
+
+
+logging.getLogger("pydicom").addFilter(_RedactValues())
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Silences pydicom's warnings (they repeat element values) around parsing and decoding.
+
+    ``warnings.catch_warnings`` is process-global: concurrent threads may briefly see warnings
+    suppressed too, which is harmless.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def read_dataset(data: bytes, name: str | None, *, max_pixels: int, sniffed: bool) -> Dataset:
@@ -57,7 +87,8 @@ def read_dataset(data: bytes, name: str | None, *, max_pixels: int, sniffed: boo
         raise fail(name, "not a recognised image file (not DICOM, PNG, JPEG or TIFF)")
     _check_deflate(data, name, max_pixels)
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=not sniffed)
+        with quiet():
+            ds = pydicom.dcmread(io.BytesIO(data), force=not sniffed)
     except Exception as exc:  # pydicom raises many types on garbage; all mean "unreadable"
         raise fail(name, f"not a valid DICOM file ({type(exc).__name__})") from None
     if not any(kw in ds for kw in _PIXEL_KEYWORDS):
@@ -132,15 +163,18 @@ def iter_dicom_frames(ds: Dataset, name: str | None, frames: list[int] | None = 
     n_frames = int(ds.get("NumberOfFrames") or 1)
     indices = list(range(n_frames)) if frames is None else frames
     decoder = get_decoder(transfer_syntax(ds))
-    meta = _metadata(ds)
+    with quiet():
+        meta = _metadata(ds)
     for index in indices:
         if not 0 <= index < n_frames:
             raise fail(name, f"frame {index} does not exist ({n_frames} frames)")
         try:
-            arr, info = decoder.as_array(ds, index=index if n_frames > 1 else None)
+            with quiet():
+                arr, info = decoder.as_array(ds, index=index if n_frames > 1 else None)
         except Exception as exc:  # decoder plugins raise assorted types on corrupt streams
             raise fail(name, f"pixel data could not be decoded ({type(exc).__name__}: {_short(exc)})") from None
-        image = _to_gray(ds, arr, str(info.get("photometric_interpretation", "")), name)
+        with quiet():
+            image = _to_gray(ds, arr, str(info.get("photometric_interpretation", "")), name)
         image.frame_index, image.n_frames = index, n_frames
         for key, value in meta.items():
             setattr(image, key, value)

@@ -130,3 +130,16 @@ def test_burned_in_annotation_flagged() -> None:
 @pytest.mark.parametrize("value", ["", "garbage"])
 def test_unparseable_dates_become_empty(value: str) -> None:
     assert shift_date(value, 10) == ""
+
+
+def test_pydicom_value_messages_redacted_in_logs_and_silenced_as_warnings(
+    caplog: pytest.LogCaptureFixture, recwarn: pytest.WarningsRecorder
+) -> None:
+    from pydicom.misc import warn_and_log
+
+    from workers.imaging.dicom import quiet
+
+    with caplog.at_level("WARNING", logger="pydicom"), quiet():
+        warn_and_log("Invalid value for VR DA: '19450317'")
+    assert "Invalid value for VR DA" in caplog.text and "19450317" not in caplog.text
+    assert not [w for w in recwarn if "19450317" in str(w.message)]

@@ -234,3 +234,16 @@ def test_error_messages_carry_no_phi() -> None:
     with pytest.raises(ImagingError) as err:
         load_image(data, name="upload-1.dcm")
     assert "Doe" not in str(err.value) and "SECRET42" not in str(err.value)
+
+
+def test_jpeg_baseline_dicom_decodes_to_gray() -> None:
+    decoded = load_image(dicom_path("SC_rgb_jpeg.dcm"))
+    assert decoded.transfer_syntax == pydicom.uid.JPEGBaseline8Bit
+    assert decoded.pixels.shape == (256, 256) and decoded.bits == 8
+    assert "RGB converted to grayscale" in decoded.notes
+
+
+def test_jpeg_lossless_16bit_real_file_decodes() -> None:
+    decoded = load_image(dicom_path("JPEG-LL.dcm"))
+    assert decoded.transfer_syntax == pydicom.uid.JPEGLosslessSV1
+    assert decoded.pixels.shape == (1024, 256) and decoded.pixels.std() > 1
