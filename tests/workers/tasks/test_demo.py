@@ -1,0 +1,43 @@
+"""``manage.py demo`` end to end in embedded mode: a fresh var/ folder, the embedded worker thread,
+the real pydicom-data radiographs and a phantom analysed with suggestions, then a clean exit."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.paths import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_sets_up_and_analyses_real_radiographs(tiny_ckpt: Path, tmp_path: Path) -> None:
+    pytest.importorskip("data_store", reason="pydicom-data (dev extra) provides the demo radiographs")
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "MEDIA_ROOT", "CI_NO_DEMO"}
+    }
+    env.update({"SKELEX_VAR_DIR": str(tmp_path / "var"), "SKELEX_DEMO_CHECKPOINT": str(tiny_ckpt)})
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--no-serve", "--phantoms", "1", "--timeout", "240"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "real radiographs (RG3_UNCR.dcm, RG1_UNCR.dcm)" in proc.stdout
+
+    db = sqlite3.connect(tmp_path / "var" / "skelex.sqlite3")
+    statuses = dict(db.execute("SELECT name, status FROM studies_image").fetchall())
+    assert len(statuses) == 3 and set(statuses.values()) == {"analysed"}, statuses
+    with_suggestions = db.execute(
+        "SELECT COUNT(DISTINCT image_id) FROM labeling_suggestion WHERE source = 'errormap'"
+    ).fetchone()[0]
+    assert with_suggestions >= 1
+    assert db.execute("SELECT COUNT(*) FROM auth_user WHERE username = 'demo'").fetchone()[0] == 1
