@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from skelex_web.studies.ingest_dataset import FORMATS, import_dataset
+from skelex_web.studies.ingest_dataset import FORMATS, find_images, import_dataset
 from skelex_web.studies.services import REJECTED, IngestResult
 
 from .import_images import _project, report
@@ -41,7 +41,8 @@ class Command(BaseCommand):
             actor = get_user_model().objects.filter(username=options["user"]).first()
             if actor is None:
                 raise CommandError(f"no user {options['user']!r}")
-        bar = tqdm(desc="importing", unit="file", disable=options["no_progress"], file=sys.stderr)
+        total = len(find_images(root)[: options["limit"] or None])
+        bar = tqdm(total=total, desc="importing", unit="file", disable=options["no_progress"], file=sys.stderr)
         rejected: list[IngestResult] = []
 
         def step(result: IngestResult) -> None:
