@@ -1,8 +1,9 @@
 """``python -m workers.ml simulate-al``: the oracle active-learning simulation on a labelled folder.
 
 Reads a folder in the FracAtlas layout (``dataset.csv`` + ``images/**``): every 0/1 column is a
-binary head, and ``bodypart`` is a multiclass head made from the one-hot hand/leg/hip/shoulder/mixed
-columns (an image with none or several set counts as unknown). Embeddings come from a file
+binary head, and ``bodypart`` is a multiclass head made from the hand/leg/hip/shoulder/mixed
+columns: ``mixed`` when set (FracAtlas then also sets each part shown), else the one part set; an
+image with none, or several parts but not ``mixed``, counts as unknown. Embeddings come from a file
 (``.npz`` with ``ids`` and ``embeddings``) or are computed with the checkpoint (``auto``, cached in
 an ``.npz`` next to ``--out``). Writes the JSON report, a PNG of the learning curves beside it, and
 prints a table.
@@ -62,7 +63,9 @@ def read_labels(data: Path, heads: list[str]) -> tuple[list[str], Schema, dict[s
     for name in heads:
         if name == "bodypart":
             onehot = np.array([[int(r[c]) for c in BODYPARTS] for r in rows])
-            targets[name] = np.where(onehot.sum(axis=1) == 1, onehot.argmax(axis=1), -1).astype(np.int64)
+            single = np.where(onehot[:, :4].sum(axis=1) == 1, onehot[:, :4].argmax(axis=1), -1)
+            # FracAtlas marks a film of several parts with "mixed" *and* each part's column.
+            targets[name] = np.where(onehot[:, 4] == 1, 4, single).astype(np.int64)
             specs.append(HeadSpec(name, "multiclass", BODYPARTS))
         elif name in binary_cols:
             targets[name] = np.array([int(r[name]) for r in rows], dtype=np.int64)

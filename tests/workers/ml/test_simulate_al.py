@@ -1,0 +1,117 @@
+"""Oracle active-learning simulation: uncertainty beats random where it must; the report's shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.paths import FRACATLAS
+from workers.ml.__main__ import main
+from workers.ml.cli_simulate_al import read_labels
+from workers.ml.heads import Schema
+from workers.ml.simulate_al import SimulationSettings, simulate
+
+BINARY = Schema.from_dict({"heads": [{"name": "abnormal", "kind": "binary", "classes": ["no", "yes"]}]})
+
+
+def rare_boundary(seed: int = 0, n: int = 600, d: int = 20) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """~10% positives behind a sharp linear boundary: random sampling sees few of them."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    return x, {"abnormal": (x[:, 0] + 0.5 * x[:, 1] > 1.3).astype(np.int64)}
+
+
+def check_shape(report: dict, heads: list[str], strategies: list[str], points: int) -> None:
+    assert list(report["heads"]) == heads
+    for head in heads:
+        entry = report["heads"][head]
+        assert set(entry) == {"full_data_auroc", "strategies"}
+        assert 0.5 < entry["full_data_auroc"] <= 1.0
+        assert list(entry["strategies"]) == strategies
+        for s in entry["strategies"].values():
+            assert set(s) == {"labels_to_95", "ratio_vs_random", "auc_curve", "curve"}
+            assert len(s["curve"]) == points
+            for n, mean, lo, hi in s["curve"]:
+                assert isinstance(n, int) and lo <= mean <= hi
+        assert entry["strategies"]["random"]["ratio_vs_random"] in (1.0, None)
+
+
+def test_uncertainty_sampling_beats_random_on_a_rare_class() -> None:
+    x, t = rare_boundary()
+    settings = SimulationSettings(strategies=("random", "entropy", "hybrid"), seeds=3, budget=10, rounds=6, initial=10)
+    report = simulate(x, t, BINARY, settings)
+    check_shape(report, ["abnormal"], ["random", "entropy", "hybrid"], points=7)
+    s = report["heads"]["abnormal"]["strategies"]
+    assert s["entropy"]["auc_curve"] > s["random"]["auc_curve"] + 0.02
+    assert s["entropy"]["labels_to_95"] < s["random"]["labels_to_95"]
+    assert s["entropy"]["ratio_vs_random"] < 1.0
+    assert report["settings"]["n_test"] == 180  # the fixed split: 30%
+
+
+def test_same_seed_same_report() -> None:
+    x, t = rare_boundary(n=300)
+    settings = SimulationSettings(strategies=("random", "kcenter"), seeds=2, budget=10, rounds=2, initial=10)
+    assert simulate(x, t, BINARY, settings) == simulate(x, t, BINARY, settings)
+
+
+def test_rejects_a_budget_beyond_the_pool() -> None:
+    x, t = rare_boundary(n=100)
+    with pytest.raises(ValueError, match="exceeds the pool"):
+        simulate(x, t, BINARY, SimulationSettings(budget=50, rounds=2, initial=10))
+
+
+def fracatlas_like(folder: Path, n: int = 240, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """A dataset.csv in the FracAtlas layout whose labels follow the embeddings."""
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(n, 12)).astype(np.float32)
+    part = np.argmax(emb[:, 2:7], axis=1)
+    lines = ["image_id,hand,leg,hip,shoulder,mixed,hardware,fractured,fracture_count"]
+    ids = []
+    for i in range(n):
+        onehot = [int(part[i] == k) for k in range(5)]
+        if i == 0:
+            onehot = [0, 0, 0, 0, 0]  # no body part: unknown
+        if i == 1:
+            onehot = [1, 0, 0, 1, 1]  # a mixed film, FracAtlas-style
+        fractured = int(emb[i, 0] > 0.6)
+        ids.append(f"IMG{i:07d}.jpg")
+        lines.append(f"{ids[-1]},{','.join(map(str, onehot))},{int(emb[i, 1] > 0.8)},{fractured},{2 * fractured}")
+    (folder / "dataset.csv").write_text("\n".join(lines) + "\n")
+    return ids, emb
+
+
+def test_command_writes_report_and_plot(tmp_path: Path) -> None:
+    ids, emb = fracatlas_like(tmp_path)
+    npz = tmp_path / "emb.npz"
+    np.savez(npz, ids=np.array(ids[::-1]), embeddings=emb[::-1].astype(np.float16))  # any order
+    out = tmp_path / "out" / "report.json"
+    argv = ["simulate-al", "--data", str(tmp_path), "--embeddings", str(npz), "--heads", "fractured,hardware,bodypart"]
+    argv += ["--strategies", "random,entropy,kcenter,hybrid", "--seeds", "2", "--budget", "10", "--rounds", "3"]
+    argv += ["--initial", "20", "--out", str(out)]
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    check_shape(report, ["fractured", "hardware", "bodypart"], ["random", "entropy", "kcenter", "hybrid"], points=4)
+    assert report["heads"]["bodypart"]["full_data_auroc"] > 0.8
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_read_labels_binary_columns_and_bodypart(tmp_path: Path) -> None:
+    fracatlas_like(tmp_path, n=30)
+    ids, schema, t = read_labels(tmp_path, ["fractured", "bodypart"])
+    assert [h.kind for h in schema.heads] == ["binary", "multiclass"]
+    assert t["bodypart"][0] == -1 and t["bodypart"][1] == 4 and (t["bodypart"][1:] >= 0).all()
+    with pytest.raises(ValueError, match="fracture_count"):
+        read_labels(tmp_path, ["fracture_count"])  # counts are not a 0/1 column
+
+
+@pytest.mark.skipif(not (FRACATLAS / "dataset.csv").exists(), reason="shared FracAtlas data not beside the clone")
+def test_real_fracatlas_heads() -> None:
+    ids, schema, t = read_labels(FRACATLAS, ["fractured", "hardware", "bodypart"])
+    assert len(ids) == len(t["fractured"]) > 1700
+    assert 0.2 < t["fractured"].mean() < 0.5
+    assert set(np.unique(t["bodypart"])) <= {-1, 0, 1, 2, 3, 4}
+    assert (t["bodypart"] >= 0).all()  # "mixed" films also set each part's column
+    assert (t["bodypart"] == 4).sum() == 192
