@@ -189,6 +189,17 @@ def test_label_an_image_end_to_end(live_app: LiveApp, browser: Any, artifacts: P
     assert "Ctrl+Shift+Z" in page.inner_text("#help")
     page.screenshot(path=str(artifacts / "viewer-help.png"))
     page.keyboard.press("Escape")
+    assert not page.locator("#help").is_visible()
+
+    # N goes to the next image in worklist order (the smaller film has the lower priority).
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/images/{ids['small']}/")
+    page.wait_for_function(READY, timeout=20000)
+    page.goto(f"{live_app.url}/projects/{ids['project']}/worklist/")
+    page.screenshot(path=str(artifacts / "worklist.png"))
+    page.goto(f"{live_app.url}/projects/{ids['project']}/")
+    assert "1 / 2" in page.inner_text("[data-stat=labelled]")
+    page.screenshot(path=str(artifacts / "project.png"))
     context.close()
     assert errors == []
 
@@ -236,3 +247,40 @@ def test_live_update_and_conflict(live_app: LiveApp, browser: Any, artifacts: Pa
     expected = "Failed to load resource: the server responded with a status of 409 (Conflict)"
     assert [e for e in errors if expected not in e] == []
     assert sum(expected in e for e in errors) == 1
+
+
+def test_offline_edits_are_kept_retried_and_survive_a_closed_tab(live_app: LiveApp, browser: Any) -> None:
+    small = live_app.ids["small"]
+    count = "select count(*) from labeling_annotation where image_id=? and kind='box' and is_deleted=0"
+    start = rows(live_app.db, count, small)[0][0]
+    errors: list[str] = []
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    watch_console(page, errors)
+    sign_in(page, live_app, "ana")
+    open_viewer(page, live_app, small)
+
+    # Offline: the edit stays, the status says so, and it is saved once the network is back.
+    context.set_offline(True)
+    drag(page, (400, 300), (520, 420))
+    page.wait_for_selector("#sync[data-status=offline]", timeout=10000)
+    assert rows(live_app.db, count, small)[0][0] == start
+    context.set_offline(False)
+    wait_saved(page)
+    assert rows(live_app.db, count, small)[0][0] == start + 1
+
+    # Offline again, then the tab is closed without saving: the next visit restores and saves the edit.
+    context.set_offline(True)
+    drag(page, (40, 380), (120, 470))
+    page.wait_for_selector("#sync[data-status=offline]", timeout=10000)
+    page.close(run_before_unload=False)
+    context.set_offline(False)
+    page = context.new_page()
+    watch_console(page, errors)
+    open_viewer(page, live_app, small)
+    page.wait_for_selector(".notice:has-text('Restored 1 unsaved change')", timeout=10000)
+    wait_saved(page)
+    assert rows(live_app.db, count, small)[0][0] == start + 2
+    context.close()
+    offline_noise = ("ERR_INTERNET_DISCONNECTED", "WebSocket connection")
+    assert [e for e in errors if not any(n in e for n in offline_noise)] == []

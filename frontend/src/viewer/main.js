@@ -16,6 +16,7 @@ import { Autosave } from "./sync.js";
 import { TimeSpent } from "./timer.js";
 import { connectLive } from "./live.js";
 import { mergeRemote } from "./conflict.js";
+import { journalKey, restoreJournal, writeJournal } from "./journal.js";
 import { shortcutFor } from "./keys.js";
 import { boxTool } from "./tools/box.js";
 import { panTool } from "./tools/pan.js";
@@ -166,8 +167,30 @@ async function loadOverlay() {
   store.emit("overlay");
 }
 
+const journal = journalKey(imageId, config.user?.id ?? "anon");
+let journalling = false;
+let journalQueued = false;
+const queueJournal = () => {
+  if (!journalling || journalQueued) return;
+  journalQueued = true;
+  setTimeout(() => {
+    journalQueued = false;
+    writeJournal(store, localStorage, journal);
+  }, 0);
+};
+for (const t of ["annotations", "suggestions", "sync"]) store.on(t, queueJournal);
+
 Promise.all([loadImage(), loadAnnotations(), loadSuggestions(), loadOverlay()])
   .then(() => {
+    // Only now: journalling before the server state is loaded would erase the previous session's edits.
+    const restored = restoreJournal(store, localStorage, journal);
+    journalling = true;
+    if (restored) {
+      store.emit("annotations");
+      store.emit("suggestions");
+      store.emit("notice", { level: "info", text: `Restored ${restored} unsaved change${restored > 1 ? "s" : ""} from your last visit; saving.` });
+      void autosave.flush();
+    }
     debug.ready = true;
     document.body.dataset.ready = "1";
   })
@@ -312,7 +335,8 @@ async function act(name, e) {
 document.addEventListener("keydown", (e) => {
   const t = /** @type {HTMLElement} */ (e.target);
   if (t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA") && e.key !== "Escape") return;
-  if (document.querySelector("dialog[open]") && e.key !== "Escape") return;
+  // An open dialog owns the keyboard (Escape closes it natively).
+  if (document.querySelector("dialog[open]")) return;
   if (e.key === " ") {
     spaceHeld = true;
     e.preventDefault();
