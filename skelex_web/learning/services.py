@@ -56,6 +56,10 @@ def read_checkpoint_sidecar(checkpoint: str | Path) -> dict[str, Any]:
         data = json.loads(side.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise RegistryError(f"checkpoint config {side} is not valid JSON: {exc}") from exc
+    if isinstance(data, dict) and "format" not in data and "variant" in data and "embed_dim" in data:
+        # A bare model config, as pretraining runs write it (provenance optionally under "meta").
+        meta = data.pop("meta", {})
+        return {"format": "skelex-mae", "format_version": 0, "dtype": "", "config": data, "metadata": meta or {}}
     if not isinstance(data, dict) or data.get("format") != "skelex-mae" or not isinstance(data.get("config"), dict):
         raise RegistryError(f"{side} is not a skelex-mae checkpoint config")
     return data
