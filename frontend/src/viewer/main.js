@@ -11,7 +11,7 @@ import { History } from "./history.js";
 import { Renderer } from "./render.js";
 import { decodePng16 } from "./png16.js";
 import { preset, stats } from "./lut.js";
-import { fitZoom, toImage, toScreen, zoomAt } from "./geometry.js";
+import { fitZoom, moveBox, toImage, toScreen, zoomAt } from "./geometry.js";
 import { Autosave } from "./sync.js";
 import { TimeSpent } from "./timer.js";
 import { connectLive } from "./live.js";
@@ -27,6 +27,7 @@ import { rejectSuggestion } from "./commands/rejectSuggestion.js";
 import { acceptAll } from "./commands/acceptAll.js";
 import { deleteBox } from "./commands/deleteBox.js";
 import { updateBox } from "./commands/updateBox.js";
+import { editSuggestion } from "./commands/editSuggestion.js";
 import { mountBoxes } from "./ui/boxes.js";
 import { mountHeads } from "./ui/heads.js";
 import { mountStatus } from "./ui/status.js";
@@ -248,6 +249,23 @@ async function act(name, e) {
       byId("current-label").textContent = label;
       const a = s.selected ? store.annotation(s.selected) : undefined;
       if (a && !a.deleted && a.kind === "box" && a.label !== label) history.run(updateBox(store, a.lid, { label }));
+      return;
+    }
+    case "nudge": {
+      if (!s.selected || !e) return;
+      const step = e.shiftKey ? 10 : 1;
+      const d = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[e.key] ?? [0, 0];
+      if (s.selected.startsWith("s")) {
+        const sg = store.suggestion(Number(s.selected.slice(1)));
+        if (!sg || sg.state !== "pending") return;
+        const box = moveBox({ x0: Number(sg.x0), y0: Number(sg.y0), x1: Number(sg.x1), y1: Number(sg.y1) }, d[0] * step, d[1] * step, s.view.iw, s.view.ih);
+        history.run(editSuggestion(store, sg.id, box));
+      } else {
+        const a = store.annotation(s.selected);
+        if (!a || a.deleted || a.kind !== "box") return;
+        const box = moveBox({ x0: Number(a.x0), y0: Number(a.y0), x1: Number(a.x1), y1: Number(a.y1) }, d[0] * step, d[1] * step, s.view.iw, s.view.ih);
+        history.run(updateBox(store, a.lid, box));
+      }
       return;
     }
     case "delete": {
