@@ -142,7 +142,7 @@ def make_phantom(
             gap = frng.uniform(1.2, 2.2)
             line = np.exp(-((dist / gap) ** 2)) * in_bone * (np.abs(u - uu) < b["r0"] * 3)
             delta = -0.85 * line * (cortex_mu * bone_cortex + medulla_mu * bone_medulla)
-            region = line > 0.1
+            region = line > 0.03  # the blurred tails of the line count as part of it
         change += delta.astype(np.float32)
         ys, xs = np.nonzero(region & exposed)
         if len(xs) == 0:  # the finding fell outside every bone; cannot happen by construction

@@ -59,6 +59,7 @@ class PretrainConfig:
     max_minutes: float | None = None  # safety stop after the epoch that crosses it
     time_budget_min: float | None = None  # schedule over wall time: cosine ends and the run stops at the budget
     progress: bool = True
+    plot_every: int | None = 5  # loss.png every N epochs and at the end; 0: only at the end; None: never
     model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. tiny test sizes
 
 
@@ -243,16 +244,25 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
             f"data wait {100 * record['data_wait_share']:.1f}%, {record['cpu_cores_used']} cores"
         )
         trained_s = time.perf_counter() - run_start
-        _save_epoch(out, model, optimizer, epoch + 1, step, history, step_log, cfg, len(entries), device, trained_s)
+        last = out_of_time or epoch + 1 == cfg.epochs
+        plot = cfg.plot_every is not None and (last or (cfg.plot_every > 0 and (epoch + 1) % cfg.plot_every == 0))
+        n = len(entries)
+        _save_epoch(out, model, optimizer, epoch + 1, step, history, step_log, cfg, n, device, trained_s, plot)
         if out_of_time:
             say(f"stopping in epoch {epoch + 1}: time budget of {cfg.time_budget_min} min used (schedule completed)")
             break
         if cfg.max_minutes is not None and (time.perf_counter() - run_start) / 60 > cfg.max_minutes:
             say(f"stopping after epoch {epoch + 1}: --max-minutes {cfg.max_minutes} reached")
+            if cfg.plot_every is not None and not plot:
+                plot_loss(
+                    out / "loss.png", step_log["step"], step_log["loss"], [(h["step"], h["loss"]) for h in history]
+                )
             break
 
     if not history:  # resumed a finished run: still hand back the files
-        _save_epoch(out, model, optimizer, start_epoch, step, history, step_log, cfg, len(entries), device, trained_s)
+        _save_epoch(
+            out, model, optimizer, start_epoch, step, history, step_log, cfg, len(entries), device, trained_s, False
+        )
     return RunResult(
         checkpoint=out / "checkpoint.safetensors",
         metrics_path=out / "metrics.json",
@@ -285,6 +295,7 @@ def _save_epoch(
     n_images: int,
     device: torch.device,
     trained_s: float,
+    plot: bool,
 ) -> None:
     save_weights(model, out / "checkpoint")
     save_state(
@@ -318,4 +329,5 @@ def _save_epoch(
             "history": history,
         },
     )
-    plot_loss(out / "loss.png", step_log["step"], step_log["loss"], [(h["step"], h["loss"]) for h in history])
+    if plot:
+        plot_loss(out / "loss.png", step_log["step"], step_log["loss"], [(h["step"], h["loss"]) for h in history])
