@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for name, b in report["baselines"].items():
         print(
-            f"  baseline {name}: pointing {b['pointing_game']}, hit@0.3 top3 {b['hit_rate_iou30_top3']}, AUROC {b['auroc']}"
+            f"  baseline {name}: pointing {b['pointing_game']}, "
+            f"hit@0.3 top3 {b['hit_rate_iou30_top3']}, AUROC {b['auroc']}"
         )
     return 0

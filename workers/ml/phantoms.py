@@ -195,9 +195,8 @@ def write_phantoms(
         lines = []
         for b in boxes:
             x0, y0, x1, y1 = b["box"]
-            lines.append(
-                f"0 {(x0 + x1) / 2 / size[1]:.6f} {(y0 + y1) / 2 / size[0]:.6f} {(x1 - x0) / size[1]:.6f} {(y1 - y0) / size[0]:.6f}"
-            )
+            cx, cy = (x0 + x1) / 2 / size[1], (y0 + y1) / 2 / size[0]
+            lines.append(f"0 {cx:.6f} {cy:.6f} {(x1 - x0) / size[1]:.6f} {(y1 - y0) / size[0]:.6f}")
         yolo.write_text("\n".join(lines) + ("\n" if lines else ""))
         records.append({"file": rel.as_posix(), "seed": image_seed, "size": list(size), "boxes": boxes})
     (out / "boxes.json").write_text(json.dumps(records, indent=1) + "\n")
