@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", default="tiny,base", help="comma list of tiny, base")
     parser.add_argument("--images", type=int, default=8, help="FracAtlas images to use")
     parser.add_argument("--passes", type=int, default=8, help="our complementary passes")
+    parser.add_argument("--sweep", default="4", help="extra complementary pass counts to report, comma list")
     parser.add_argument("--truth-passes", type=int, default=64, help="passes of the fidelity reference map")
     parser.add_argument("--quick", action="store_true", help="3 images, tiny and base: a couple of minutes on 2 cores")
     parser.add_argument("--checkpoint", default=None, help="our checkpoint instead of random weights (one variant)")
@@ -142,7 +143,8 @@ def bench_variant(model: Any, imgs: torch.Tensor, valid: np.ndarray, args: argpa
     row: dict[str, Any] = {
         "reference": {"images_per_s": n / ref_s, "fidelity": fidelity(ref, truth, valid), "passes": 10},
     }
-    for passes in sorted({4, args.passes}):
+    extra = {int(v) for v in str(args.sweep).split(",") if v.strip()}
+    for passes in sorted(extra | {args.passes}):
         ours, ours_s = our_maps(model, imgs, "complementary", passes, args.seed)
         entry = {"images_per_s": n / ours_s, "fidelity": fidelity(ours, truth, valid), "passes": passes}
         row["ours" if passes == args.passes else f"ours_{passes}_passes"] = entry
