@@ -191,6 +191,8 @@ def compute_errormaps(
     """Error maps for grayscale [H, W] images; all tiles and passes of all images in one batch."""
     params = params or ErrorMapParams()
     passes = params.num_passes()
+    if not images:
+        return []
     c = model.config
     device = next(model.parameters()).device
     windows = windows or [None] * len(images)
