@@ -90,6 +90,8 @@ class Stack:
             [*cmd, "skelex_web.asgi:application"], cwd=REPO_ROOT, env=self.env, stdout=subprocess.DEVNULL,
             stderr=open(self.tmp / "daphne.log", "wb"),
         )  # fmt: skip
+
+    def wait_for_server(self) -> None:
         wait_for_port(self.port, 60)
 
     def enqueue(self, image_ids: list[int], batch: int = 8) -> None:
@@ -164,8 +166,9 @@ def world(stack: Stack) -> dict[str, Any]:
     ckpt = tiny_checkpoint(stack.tmp / "ckpt")
     out = stack.manage("register_model", "--checkpoint", str(ckpt), "--name", "tiny", "--activate", "pipeline")
     assert "activated on project pipeline" in out
-    stack.start_server()
+    stack.start_server()  # daphne and the worker start side by side
     stack.start_worker()
+    stack.wait_for_server()
     return {"user": user, "project": project, "media": Path(stack.env["MEDIA_ROOT"])}
 
 
@@ -218,24 +221,39 @@ def per_image(model: Any, ids: list[int]) -> dict[int, int]:
 def test_ingested_images_are_analysed_once_and_announced_live(stack: Stack, world: dict[str, Any]) -> None:
     from skelex_web.labeling.models import Suggestion
     from skelex_web.learning.models import Embedding, ErrorMap
+    from skelex_web.studies.models import Image
+    from tests.workers.tasks.helpers import png16, radiograph
 
     ws = WebSocket.connect(stack.port, f"/ws/projects/{world['project'].pk}/", cookie=session_cookie(world["user"]))
-    ids = [i.pk for i in make_images(world, range(20))]
-    stack.enqueue(ids)
+    folder = stack.tmp / "upload"
+    folder.mkdir()
+    for seed in range(20):
+        (folder / f"xr-{seed:02d}.png").write_bytes(png16(radiograph(seed, 96, 80)))
+    # The real ingest path: import command -> rows committed -> analysis enqueued on Redis in batches.
+    out = stack.manage("import_images", str(folder), "--project", "pipeline")
+    ids = list(Image.objects.using(ALIAS).filter(project=world["project"]).values_list("pk", flat=True))
+    assert len(ids) == 20, out
 
     wait_until(lambda: all_analysed(ids), 90, "20 images analysed")
     heard: dict[int, int] = {}
+    progress: list[dict[str, Any]] = []
     deadline = time.monotonic() + 20
-    while len(heard) < len(ids) and time.monotonic() < deadline:
-        event = ws.receive_json(timeout=max(0.1, deadline - time.monotonic()))
+    while time.monotonic() < deadline:
+        finished = len(heard) == len(ids) and progress and progress[-1]["done"] == progress[-1]["total"]
+        event = ws.receive_json(timeout=0.5 if finished else max(0.1, deadline - time.monotonic()))
+        if event is None and finished:
+            break  # drained: nothing more (no duplicate announcements) arrived
         if event and event.get("type") == "image.analysed":
             heard[event["image"]] = heard.get(event["image"], 0) + 1
+        if event and event.get("type") == "job.progress":
+            progress.append(event)
     ws.close()
 
     assert per_image(ErrorMap, ids) == {i: 1 for i in ids}
     assert per_image(Embedding, ids) == {i: 1 for i in ids}
     assert Suggestion.objects.using(ALIAS).filter(image_id__in=ids).count() > 0
     assert heard == {i: 1 for i in ids}
+    assert progress and progress[-1]["done"] == progress[-1]["total"] == 20
 
 
 def test_websocket_refuses_anonymous_clients_on_the_real_server(stack: Stack, world: dict[str, Any]) -> None:
