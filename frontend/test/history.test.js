@@ -107,3 +107,17 @@ test("head answers are mine, changeable and undoable to unanswered", () => {
   assert.equal(store.headAnswer("abnormal")?.deleted, true);
   assert.equal(isDirty(/** @type {any} */ (store.headAnswer("abnormal"))), false);
 });
+
+test("deleting a box made from a suggestion puts the suggestion back to pending; undo restores both", () => {
+  const store = new Store(config);
+  store.state.suggestions = [sugg(1)];
+  const h = new History();
+  h.run(acceptSuggestion(store, 1));
+  const lid = store.boxes()[0].lid;
+  h.run(deleteBox(store, lid));
+  assert.equal(store.suggestion(1)?.state, "pending");
+  assert.equal(store.boxes().length, 0);
+  h.undo();
+  assert.equal(store.suggestion(1)?.state, "accepted");
+  assert.equal(store.boxes().length, 1);
+});

@@ -188,3 +188,18 @@ test("live merge: untouched records follow the server, my unsaved edits stay, ne
   assert.deepEqual(annotations.map((a) => a.id).sort(), [1, 2, 4, null].sort());
   assert.equal(changed.length, 3);
 });
+
+test("a record brought in by a live refresh before our create's response is not shown twice", async () => {
+  const store = new Store(config);
+  const a = makeAnnotation({ label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9 });
+  store.state.annotations.push(a);
+  const api = fakeApi([
+    () => {
+      store.state.annotations.push(fromServer(row())); // the live merge, while our POST is in flight
+      return { ok: true, status: 201, data: row() };
+    },
+  ]);
+  await new Autosave(store, api, { imageId: 1 }).flush();
+  assert.deepEqual(store.state.annotations, [a]);
+  assert.equal(a.id, 9);
+});

@@ -465,6 +465,8 @@ const me = { id: config.user?.id, name: config.user?.name };
 const isMe = (author) => author === me.id || author === me.name;
 
 async function refreshAnnotations(/** @type {any} */ author) {
+  // Let our own in-flight saves land first, so a record we just created is known by its id.
+  while (autosave.running) await new Promise((r) => setTimeout(r, 50));
   const r = await api.annotations(imageId);
   if (!r.ok) return;
   const { annotations, changed } = mergeRemote(store.state.annotations, r.data, fromServer, isDirty);

@@ -12,6 +12,7 @@ import { Pyramid } from "./pyramid.js";
 
 /** @typedef {import("./store.js").Store} Store */
 
+const REDRAW_TOPICS = ["view", "wl", "image", "annotations", "suggestions", "selection", "overlay", "measure", "render"];
 const LABEL_COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#f06292", "#ba68c8", "#e6ee9c", "#90a4ae"];
 
 /**
@@ -57,9 +58,8 @@ export class Renderer {
     this.imageShown = false;
     /** Time spent per phase (ms, summed) for the performance report. */
     this.phases = { lut: 0, put: 0, layers: 0 };
-    store.on("*", ({ topic }) => {
-      if (topic !== "sync" && topic !== "notice") this.request();
-    });
+    // Only what changes the picture; pointer moves (readout), saves and notices do not.
+    for (const t of REDRAW_TOPICS) store.on(t, () => this.request());
   }
 
   /** Asks for a redraw on the next animation frame (coalesced). */

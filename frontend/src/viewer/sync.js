@@ -250,6 +250,9 @@ export class Autosave {
    * @param {import("./types.js").Saved} sent what the request carried
    */
   adopt(a, row, sent) {
+    // A live refresh may have brought this record in already (the event can beat our response).
+    const dupes = this.store.state.annotations.filter((x) => x !== a && x.id === row.id);
+    if (dupes.length) this.store.state.annotations = this.store.state.annotations.filter((x) => !dupes.includes(x));
     a.id = row.id;
     a.version = row.version;
     a.origin = row.origin ?? a.origin;

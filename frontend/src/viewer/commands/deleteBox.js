@@ -1,5 +1,5 @@
 // @ts-check
-/** Command: delete a box (a soft delete on the server; undo brings it back). */
+/** Command: delete a box (a soft delete on the server; undo brings it back, with its suggestion's state). */
 
 /** @typedef {import("../store.js").Store} Store */
 
@@ -17,6 +17,8 @@ export function deleteBox(store, lid) {
     label: "delete box",
     do() {
       a.deleted = true;
+      // The server puts a suggestion back to pending when the box made from it goes.
+      if (suggestion) suggestion.state = "pending";
       if (store.state.selected === lid) store.state.selected = null;
       store.emit("annotations");
       store.emit("selection");
