@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from .preprocess import to_unit
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 CACHE_VERSION = 1
 
@@ -81,11 +83,8 @@ def decode_gray(path: str | Path) -> np.ndarray:
 
 
 def minmax_unit(arr: np.ndarray) -> np.ndarray:
-    """Per-image [0, 1] scaling by the image's own min and max (a flat image becomes all zeros)."""
-    lo, hi = float(arr.min()), float(arr.max())
-    if hi <= lo:
-        return np.zeros_like(arr, dtype=np.float32)
-    return ((arr - lo) / (hi - lo)).astype(np.float32)
+    """Per-image [0, 1] scaling by the image's own min and max: inference's ``preprocess.to_unit``, called as is."""
+    return to_unit(arr)
 
 
 def resize_long_side(arr: np.ndarray, long_side: int) -> np.ndarray:

@@ -128,26 +128,47 @@ def reduce_pair(unit: np.ndarray, emap: np.ndarray, params: boxes_mod.BoxParams)
 
 
 def compute_reduced(
-    samples: Sequence[Sample], provider: MapProvider, params: boxes_mod.BoxParams, chunk: int = 8, progress: bool = True
+    samples: Sequence[Sample],
+    provider: MapProvider,
+    params: boxes_mod.BoxParams,
+    chunk: int = 8,
+    progress: bool = True,
+    cache: Path | None = None,
 ) -> list[Reduced]:
-    """Decodes the images, runs the provider in chunks and keeps only analysis-grid copies."""
-    out: list[Reduced] = []
+    """Decodes the images, runs the provider in chunks and keeps only analysis-grid copies.
+
+    With ``cache`` (a folder named for the provider and its settings), reduced maps are stored as
+    ``<image id>.npz`` and reused: box settings can then be varied without recomputing maps.
+    """
+    out: dict[int, Reduced] = {}
+    todo = list(range(len(samples)))
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        for i, s in enumerate(samples):
+            f = cache / f"{s.image_id}.npz"
+            if f.exists():
+                with np.load(f) as z:
+                    out[i] = Reduced(z["unit"].astype(np.float32), z["emap"].astype(np.float32), tuple(z["shape"]))
+        todo = [i for i in todo if i not in out]
     bar = None
-    if progress:
+    if progress and todo:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(samples), desc="error maps", mininterval=5.0, file=sys.stderr)
-    for start in range(0, len(samples), chunk):
-        part = samples[start : start + chunk]
-        images = [decode_gray(s.path) for s in part]
+        bar = tqdm(total=len(todo), desc="error maps", mininterval=5.0, file=sys.stderr)
+    for start in range(0, len(todo), chunk):
+        part = todo[start : start + chunk]
+        images = [decode_gray(samples[i].path) for i in part]
         maps = provider(images)
-        for img, emap in zip(images, maps, strict=True):
-            out.append(reduce_pair(to_unit(img), np.asarray(emap, np.float32), params))
+        for i, img, emap in zip(part, images, maps, strict=True):
+            red = reduce_pair(to_unit(img), np.asarray(emap, np.float32), params)
+            out[i] = red
+            if cache is not None:
+                np.savez(cache / f"{samples[i].image_id}.npz", unit=red.unit, emap=red.emap, shape=red.orig_shape)
         if bar is not None:
             bar.update(len(part))
     if bar is not None:
         bar.close()
-    return out
+    return [out[i] for i in range(len(samples))]
 
 
 def peak_point(red: Reduced, params: boxes_mod.BoxParams) -> tuple[float, float]:
@@ -212,8 +233,12 @@ def evaluate(
     params: boxes_mod.BoxParams | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    map_cache: dict[str, Path] | None = None,
+    z_grid: Sequence[float] | None = Z_GRID,
 ) -> tuple[dict[str, Any], dict[str, tuple[list[Sample], list[Reduced], list[Record]]]]:
     """Runs the harness; the first provider is "model", the others are baselines (plus "center").
+
+    ``map_cache`` names a folder per provider whose reduced maps are reused (see ``compute_reduced``).
 
     Returns:
         The report dict (see the CLI for its shape) and, per provider, the scored samples, their
@@ -230,9 +255,10 @@ def evaluate(
     details: dict[str, tuple[list[Sample], list[Reduced], list[Record]]] = {}
     for name, provider in providers.items():
         say(f"[{name}] error maps ...")
-        cal_red = compute_reduced(calib, provider, params, progress=progress)
-        tuned, grid = tune_z(calib, cal_red, params)
-        red = compute_reduced(scored, provider, params, progress=progress)
+        cache = (map_cache or {}).get(name)
+        cal_red = compute_reduced(calib, provider, params, progress=progress, cache=cache)
+        tuned, grid = tune_z(calib, cal_red, params, z_grid) if z_grid else (params, {})
+        red = compute_reduced(scored, provider, params, progress=progress, cache=cache)
         recs = [to_record(s, r, tuned) for s, r in zip(scored, red, strict=True)]
         metrics = {k: round(v, 4) for k, v in all_metrics(recs).items()}
         metrics["ci"] = bootstrap_ci(recs, n_boot=n_boot, seed=seed)
