@@ -127,5 +127,10 @@ def project_summary(project: Project) -> ProjectSummary:
     for row in summary.by_user:
         row["username"] = row.pop("author__username") or "(deleted user)"
         row["time_min"] = round((row.pop("time_ms") or 0) / 60000, 1)
-    summary.body_parts = sorted(p for p in images.values_list("body_part", flat=True).distinct() if p)
+    summary.body_parts = body_parts(project)
     return summary
+
+
+def body_parts(project: Project) -> list[str]:
+    """The body parts present in the project (for the worklist filter)."""
+    return sorted(p for p in Image.objects.filter(project=project).values_list("body_part", flat=True).distinct() if p)

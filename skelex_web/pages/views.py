@@ -79,7 +79,7 @@ def worklist(request: HttpRequest, project_id: int) -> HttpResponse:
             "query": query,
             "statuses": ImageStatus.choices,
             "labels": project.label_schema.get("box_labels", []),
-            "body_parts": selectors.project_summary(project).body_parts,
+            "body_parts": selectors.body_parts(project),
             "suggestion_states": selectors.SUGGESTION_FILTERS,
         },
     )
