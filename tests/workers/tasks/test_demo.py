@@ -18,9 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_demo_sets_up_and_analyses_real_radiographs(tiny_ckpt: Path, tmp_path: Path) -> None:
     pytest.importorskip("data_store", reason="pydicom-data (dev extra) provides the demo radiographs")
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "MEDIA_ROOT", "CI_NO_DEMO"}
-    }
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "MEDIA_ROOT"}}
     env.update({"SKELEX_VAR_DIR": str(tmp_path / "var"), "SKELEX_DEMO_CHECKPOINT": str(tiny_ckpt)})
     proc = subprocess.run(
         [sys.executable, "manage.py", "demo", "--no-serve", "--phantoms", "1", "--timeout", "240"],
