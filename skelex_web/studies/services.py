@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,18 +35,18 @@ from django.db.models import Q
 
 from skelex_web import events
 from skelex_web.projects.models import Project
-from workers.imaging import ImagingError, iter_zip, read_source, sniff
+from workers.imaging import ImagingError, read_source, sniff
 from workers.imaging.deid import pseudonym
 from workers.imaging.errors import fail
 from workers.imaging.prepare import PreparedFile, PreparedFrame, prepare_file
 
+from .ingest_sources import expand_sources
 from .models import Image, ImageStatus, Study
 
 logger = logging.getLogger(__name__)
 
 INGESTED, DUPLICATE, REJECTED = "ingested", "duplicate", "rejected"
 _EXTENSIONS = {"dicom": "dcm", "png": "png", "jpeg": "jpg", "tiff": "tif"}
-IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".zip", ""}
 
 
 @dataclass
@@ -117,6 +117,38 @@ def ingest_file(
         actor: the user importing (for events); None for command-line imports.
         enqueue: send the new images to analysis on commit (:func:`ingest_many` batches instead).
     """
+    staged = _stage(project, source, name)
+    if isinstance(staged, IngestResult):
+        return staged
+    result = _insert(project, staged, ImageStatus.QUEUED if enqueue else ImageStatus.INGESTED)
+    if enqueue and result.status == INGESTED:
+        ids = result.image_ids
+        transaction.on_commit(lambda: queue_analysis(ids, mark_queued=False))
+    return result
+
+
+@dataclass
+class _Staged:
+    """A decoded file whose renditions are on storage but whose rows are not written yet."""
+
+    name: str
+    prepared: PreparedFile
+    display_name: str
+    original: str
+    renditions: list[tuple[PreparedFrame, str, str]]  # frame, display path, thumbnail path
+    written: list[str]
+
+    def discard(self) -> None:
+        for path in self.written:
+            try:
+                default_storage.delete(path)
+            except OSError:
+                logger.warning("could not remove a file after a failed ingest")
+        self.written = []
+
+
+def _stage(project: Project, source: str | Path | bytes, name: str) -> _Staged | IngestResult:
+    """Decode, de-identify, check for duplicates and write the files; no database writes."""
     try:
         data = read_source(source, name, settings.MAX_UPLOAD_BYTES)
         if sniff(data[:8]) == "zip":
@@ -137,16 +169,51 @@ def ingest_file(
     if len(duplicates) == len(prepared.frames):
         ids = sorted(set(duplicates.values()))
         return IngestResult(name, DUPLICATE, f"{name}: already in the project", ids[0], ids)
+    display_name = _safe_name(prepared, name, bool(project.setting("deidentify")))
+    staged = _Staged(name, prepared, display_name, "", [], [])
+
+    def save(folder: str, ext: str, payload: bytes) -> str:
+        path = default_storage.save(f"{folder}/{project.pk}/{uuid.uuid4().hex}.{ext}", ContentFile(payload))
+        staged.written.append(path)
+        return path
+
     try:
-        images = _store(project, prepared, name, duplicates, ImageStatus.QUEUED if enqueue else ImageStatus.INGESTED)
-    except IntegrityError:  # a concurrent ingest stored the same image between our check and insert
+        staged.original = save("originals", _EXTENSIONS.get(prepared.file_format, "bin"), prepared.original)
+        staged.renditions = [
+            (frame, save("display", "png", frame.display_png), save("thumbs", "png", frame.thumbnail_png))
+            for index, frame in enumerate(prepared.frames)
+            if index not in duplicates
+        ]
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
+
+
+def _insert(project: Project, staged: _Staged, status: str) -> IngestResult:
+    """Writes the rows of one staged file in a transaction (a savepoint inside a batch); on any
+    failure its files are removed again. A unique-constraint clash means another file of this
+    batch, or a concurrent ingest, stored the same image first: reported as duplicate."""
+    name, prepared = staged.name, staged.prepared
+    try:
+        with transaction.atomic():
+            study = _study(project, prepared)
+            images = [
+                _image_row(
+                    project, study, prepared, frame, staged.display_name, staged.original, display, thumb, status
+                )
+                for frame, display, thumb in staged.renditions
+            ]
+    except IntegrityError:
+        staged.discard()
         ids = sorted(set(_existing(project, prepared.frames).values()))
         return IngestResult(name, DUPLICATE, f"{name}: already in the project", ids[0] if ids else None, ids)
+    except BaseException:
+        staged.discard()
+        raise
     ids = [image.pk for image in images]
     for image in images:
         events.publish(project.pk, "image.ingested", {"image": image.pk, "name": image.name, "status": image.status})
-    if enqueue:
-        transaction.on_commit(lambda: queue_analysis(ids, mark_queued=False))
     return IngestResult(name, INGESTED, "", ids[0], ids)
 
 
@@ -178,40 +245,6 @@ def _safe_name(prepared: PreparedFile, name: str, deidentify: bool) -> str:
         modality = prepared.frames[0].decoded.modality or "dicom"
         return f"{modality.lower()}-{prepared.sha256[:12]}.dcm"
     return PurePosixPath(name.replace("\\", "/")).name[:255] or f"image-{prepared.sha256[:12]}"
-
-
-def _store(project: Project, prepared: PreparedFile, name: str, skip: dict[int, int], status: str) -> list[Image]:
-    """Writes the files, then the rows in one transaction; removes the files again on any failure."""
-    written: list[str] = []
-
-    def save(folder: str, ext: str, payload: bytes) -> str:
-        path = default_storage.save(f"{folder}/{project.pk}/{uuid.uuid4().hex}.{ext}", ContentFile(payload))
-        written.append(path)
-        return path
-
-    deidentify = bool(project.setting("deidentify"))
-    display_name = _safe_name(prepared, name, deidentify)
-    try:
-        original = save("originals", _EXTENSIONS.get(prepared.file_format, "bin"), prepared.original)
-        renditions = [
-            (index, frame, save("display", "png", frame.display_png), save("thumbs", "png", frame.thumbnail_png))
-            for index, frame in enumerate(prepared.frames)
-            if index not in skip
-        ]
-        with transaction.atomic():
-            study = _study(project, prepared)
-            images = [
-                _image_row(project, study, prepared, frame, display_name, original, display, thumb, status)
-                for _, frame, display, thumb in renditions
-            ]
-        return images
-    except BaseException:
-        for path in written:
-            try:
-                default_storage.delete(path)
-            except OSError:
-                logger.warning("could not remove a file after a failed ingest")
-        raise
 
 
 def _study(project: Project, prepared: PreparedFile) -> Study | None:
@@ -287,70 +320,60 @@ def _image_row(
 # --- batches -----------------------------------------------------------------------------------
 
 
-def expand_sources(
-    items: Iterable[tuple[str, str | Path | bytes]],
-) -> Iterator[tuple[str, str | Path | bytes | None, str]]:
-    """Flattens folders and zip archives into ``(name, source, error)`` triples (error "" when fine).
-
-    Folders are walked (sorted, hidden files skipped); zips are opened with the safety checks of
-    :func:`workers.imaging.iter_zip`, each unsafe entry becoming one error.
-    """
-    for name, source in items:
-        if isinstance(source, str | Path) and Path(source).is_dir():
-            root = Path(source)
-            for path in sorted(p for p in root.rglob("*") if p.is_file()):
-                rel = path.relative_to(root)
-                if any(part.startswith(".") for part in rel.parts) or path.suffix.lower() not in IMAGE_SUFFIXES:
-                    continue
-                yield from expand_sources([(f"{name.rstrip('/')}/{rel.as_posix()}", path)])
-            continue
-        if _is_zip(source):
-            try:
-                for member in iter_zip(source if isinstance(source, bytes) else str(source), archive_name=name):
-                    if member.error is not None:
-                        yield f"{name}/{member.name}", None, str(member.error)
-                    else:
-                        yield f"{name}/{member.name}", member.data, ""
-            except ImagingError as exc:
-                yield name, None, str(exc)
-            continue
-        yield name, source, ""
-
-
-def _is_zip(source: str | Path | bytes) -> bool:
-    if isinstance(source, bytes):
-        return sniff(source[:8]) == "zip"
-    try:
-        with open(source, "rb") as fh:
-            return sniff(fh.read(8)) == "zip"
-    except OSError:
-        return False
-
-
 def ingest_many(
     project: Project,
     items: Iterable[tuple[str, str | Path | bytes]],
     *,
     actor: Any = None,
     progress: Callable[[IngestResult], None] | None = None,
+    group_size: int = 16,
 ) -> list[IngestResult]:
     """Ingests files, folders and zips; returns one result per file, in input order.
 
-    New images are sent to analysis once the batch is done, in batches of ANALYSIS_BATCH_SIZE.
-    ``progress`` is called after each file (for progress bars and job events).
+    Files are decoded and written one by one; their rows are committed ``group_size`` files at
+    a time (one savepoint per file, so a clash rejects only that file): a commit costs a disk
+    flush, often more than decoding a small JPEG, and the database is locked only while the rows
+    go in, never while decoding. New images are sent to analysis once the batch is done, in
+    batches of ANALYSIS_BATCH_SIZE. ``progress`` is called once per file as its result is final.
     """
     results: list[IngestResult] = []
     new_ids: list[int] = []
-    for name, source, error in expand_sources(items):
-        if error or source is None:
-            result = IngestResult(name, REJECTED, error)
-        else:
-            result = ingest_file(project, source, name, actor=actor, enqueue=False)
+    pending: list[_Staged] = []
+
+    def finish(result: IngestResult) -> None:
         if result.status == INGESTED:
             new_ids.extend(result.image_ids)
         results.append(result)
         if progress is not None:
             progress(result)
+
+    def flush() -> None:
+        try:
+            with transaction.atomic():
+                inserted = [_insert(project, staged, ImageStatus.INGESTED) for staged in pending]
+        except BaseException:
+            for staged in pending:  # the whole group rolled back: none of its files may stay
+                staged.discard()
+            raise
+        pending.clear()
+        for result in inserted:
+            finish(result)
+
+    for name, source, error in expand_sources(items):
+        if error or source is None:
+            outcome: _Staged | IngestResult = IngestResult(name, REJECTED, error)
+        else:
+            outcome = _stage(project, source, name)
+        if isinstance(outcome, _Staged):
+            pending.append(outcome)
+            if len(pending) >= group_size:
+                flush()
+        else:
+            if pending:  # keep results in input order
+                flush()
+            finish(outcome)
+    if pending:
+        flush()
     if new_ids:
         transaction.on_commit(lambda: queue_analysis(new_ids))
     counts = summarise(results)

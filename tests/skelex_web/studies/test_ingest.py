@@ -215,3 +215,29 @@ def test_display_png_matches_decoding(project: Any, sent: SentTasks) -> None:
         load_image(io.BytesIO(dicom_bytes("CT_small.dcm")).getvalue()).pixels,
     )
     assert image.pixel_spacing_row == pytest.approx(0.661468)
+
+
+def test_same_pixels_twice_in_one_batch_group(project: Any, sent: SentTasks) -> None:
+    data = png(60)
+    results = services.ingest_many(project, [("a.png", data), ("b.png", png(61)), ("a-again.png", data)])
+    assert [r.status for r in results] == ["ingested", "ingested", "duplicate"]
+    assert results[2].image_id == results[0].image_id
+    assert Image.objects.count() == 2 and len(media_files(settings.MEDIA_ROOT)) == 6
+
+
+def test_batch_failure_rolls_back_group_and_removes_its_files(
+    project: Any, sent: SentTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = services._image_row
+    calls = {"n": 0}
+
+    def third_fails(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_image_row", third_fails)
+    with pytest.raises(RuntimeError):
+        services.ingest_many(project, [(f"{i}.png", png(70 + i)) for i in range(4)])
+    assert Image.objects.count() == 0 and media_files(settings.MEDIA_ROOT) == [] and sent.calls == []

@@ -1,0 +1,53 @@
+"""Flattening ingest inputs: folders are walked and zip archives opened (safely) into single files.
+
+Kept apart from ``services`` so the file-system and archive rules read in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from workers.imaging import ImagingError, iter_zip, sniff
+
+IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".zip", ""}
+
+
+def expand_sources(
+    items: Iterable[tuple[str, str | Path | bytes]],
+) -> Iterator[tuple[str, str | Path | bytes | None, str]]:
+    """Flattens folders and zip archives into ``(name, source, error)`` triples (error "" when fine).
+
+    Folders are walked (sorted, hidden files skipped); zips are opened with the safety checks of
+    :func:`workers.imaging.iter_zip`, each unsafe entry becoming one error.
+    """
+    for name, source in items:
+        if isinstance(source, str | Path) and Path(source).is_dir():
+            root = Path(source)
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                rel = path.relative_to(root)
+                if any(part.startswith(".") for part in rel.parts) or path.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                yield from expand_sources([(f"{name.rstrip('/')}/{rel.as_posix()}", path)])
+            continue
+        if _is_zip(source):
+            try:
+                for member in iter_zip(source if isinstance(source, bytes) else str(source), archive_name=name):
+                    if member.error is not None:
+                        yield f"{name}/{member.name}", None, str(member.error)
+                    else:
+                        yield f"{name}/{member.name}", member.data, ""
+            except ImagingError as exc:
+                yield name, None, str(exc)
+            continue
+        yield name, source, ""
+
+
+def _is_zip(source: str | Path | bytes) -> bool:
+    if isinstance(source, bytes):
+        return sniff(source[:8]) == "zip"
+    try:
+        with open(source, "rb") as fh:
+            return sniff(fh.read(8)) == "zip"
+    except OSError:
+        return False
