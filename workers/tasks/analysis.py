@@ -116,10 +116,17 @@ def analyse_group(images: list[Image], model_version: ModelVersion) -> dict[str,
             logger.warning("image %s failed analysis: %s", image.pk, type(outcome).__name__)
             results.mark_failed(image, outcome)
             counts["failed"] += 1
-        elif results.save_analysis(image, model_version, phash, engine.describe(params), outcome):
-            counts["analysed"] += 1
-        else:
-            counts["skipped"] += 1
+            continue
+        try:
+            stored = results.save_analysis(image, model_version, phash, engine.describe(params), outcome)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. the image was deleted meanwhile: that image only
+            logger.warning("image %s: results not stored: %s", image.pk, type(exc).__name__)
+            results.mark_failed(image, exc)
+            counts["failed"] += 1
+            continue
+        counts["analysed" if stored else "skipped"] += 1
     return counts
 
 

@@ -124,3 +124,15 @@ def test_new_backbone_supersedes_pending_suggestions_only(
     old_pending = Suggestion.objects.filter(image__in=images, state="pending").exclude(model_version=other)
     assert not old_pending.exists()
     assert ErrorMap.objects.filter(model_version=other).count() == 4
+
+
+def test_delivery_settings_survive_killed_workers_and_outages() -> None:
+    from django.db import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from skelex_web.celery import app
+
+    task = app.tasks["workers.analysis.analyse_images"]
+    assert task.acks_late and task.reject_on_worker_lost
+    assert {OperationalError, RedisConnectionError} <= set(task.autoretry_for) and task.retry_backoff
+    assert app.amqp.router.route({}, "workers.analysis.analyse_images")["queue"].name == "gpu"
