@@ -65,9 +65,8 @@ def box_label(image: Image) -> str:
 
 def readable_error(exc: BaseException) -> str:
     """A message for ``Image.error_message``: no file system paths (they may name patients)."""
-    text = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc)
-    if type(exc).__name__ == "ImagingError":
-        text = str(exc)
+    # Imaging errors already read "image <id>: <problem>"; others get their type for context.
+    text = str(exc) if type(exc).__name__ == "ImagingError" else f"{type(exc).__name__}: {exc}"
     text = re.sub(r"(?:[A-Za-z]:)?[/\\][^\s:'\"]+", "<path>", text)
     return f"analysis failed: {text}"[:MAX_ERROR_CHARS]
 
