@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", default="tiny,base", help="comma list of tiny, base")
     parser.add_argument("--images", type=int, default=8, help="FracAtlas images to use")
     parser.add_argument("--passes", type=int, default=8, help="our complementary passes")
-    parser.add_argument("--sweep", default="4", help="extra complementary pass counts to report, comma list")
+    parser.add_argument("--sweep", default="4,12", help="extra complementary pass counts to report, comma list")
     parser.add_argument("--truth-passes", type=int, default=64, help="passes of the fidelity reference map")
     parser.add_argument("--quick", action="store_true", help="3 images, tiny and base: a couple of minutes on 2 cores")
     parser.add_argument("--checkpoint", default=None, help="our checkpoint instead of random weights (one variant)")
