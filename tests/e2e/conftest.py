@@ -7,6 +7,7 @@ Skipped with a reason where /usr/bin/chromium is absent, except under CI=true wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -57,10 +58,9 @@ def _require_chromium() -> None:
     pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
 
 
-@pytest.fixture(scope="session")
-def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    _require_chromium()
-    tmp = tmp_path_factory.mktemp("e2e")
+@contextlib.contextmanager
+def serve(tmp: Path) -> Iterator[LiveApp]:
+    """Migrates and seeds a fresh SQLite database under ``tmp`` and serves the app on a free port."""
     db = tmp / "e2e.sqlite3"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
     env.update(
@@ -85,36 +85,42 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     )
     ids = json.loads(seeded.stdout.strip().splitlines()[-1])
     port = _free_port()
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed after the server stops
-    server = subprocess.Popen(
-        [py, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+    with open(tmp / "server.log", "w") as log:
+        server = subprocess.Popen(
+            [py, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
         try:
-            with urllib.request.urlopen(f"{url}/accounts/login/", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            log.flush()
-            pytest.fail(f"the server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
-        time.sleep(0.3)
-    try:
-        yield LiveApp(url=url, db=db, ids=ids)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/accounts/login/", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    raise RuntimeError(f"the server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
+                time.sleep(0.3)
+            yield LiveApp(url=url, db=db, ids=ids)
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+@pytest.fixture(scope="session")
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    _require_chromium()
+    with serve(tmp_path_factory.mktemp("e2e")) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")

@@ -102,6 +102,7 @@ def test_label_an_image_end_to_end(live_app: LiveApp, browser: Any, artifacts: P
     drag(page, (1000, 1000), (1400, 1300), button="right")
     wl1 = page.evaluate("({...skelexViewer.store.state.wl})")
     assert wl1 != wl0
+    assert page.evaluate("skelexViewer.store.state.interacting") is False, "full detail again after the drag"
     fps = page.evaluate(
         """async () => {
             const v = skelexViewer, wl = v.store.state.wl, n = 60;
@@ -109,14 +110,16 @@ def test_label_an_image_end_to_end(live_app: LiveApp, browser: Any, artifacts: P
             await frame();
             const t0 = performance.now();
             const p0 = {...v.renderer.phases};
+            v.store.state.interacting = true;
             for (let i = 0; i < n; i++) { wl.center += 97; wl.width += 53; v.store.emit('wl'); await frame(); }
             const fps = n * 1000 / (performance.now() - t0);
+            v.store.state.interacting = false;
             const p = v.renderer.phases;
             return {fps, stats: v.renderer.frameStats(t0), lut: (p.lut - p0.lut) / n, put: (p.put - p0.put) / n};
         }"""
     )
     print(
-        f"PERF window/level on 2880x2304 (fit zoom): {fps['fps']:.1f} fps over 60 frames, "
+        f"PERF window/level drag on 2880x2304 (fit zoom, drag detail): {fps['fps']:.1f} fps over 60 frames, "
         f"mean draw {fps['stats']['meanDrawMs']:.1f} ms/frame "
         f"(LUT {fps['lut']:.1f} ms, putImageData {fps['put']:.1f} ms)"
     )

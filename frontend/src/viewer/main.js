@@ -119,12 +119,23 @@ let imageStats = { min: 0, max: 65535, p1: 0, p99: 65535 };
 
 async function loadImage() {
   const t0 = performance.now();
-  const bytes = await fetchBytes(config.image.display_url);
-  const t1 = performance.now();
-  const png = await decodePng16(bytes);
-  debug.fetchMs = t1 - t0;
-  debug.decodeMs = performance.now() - t1;
   debug.loadStartMs = t0;
+  /** @type {{width: number, height: number, data: Uint16Array}} */
+  let png;
+  // The page's boot script started a worker on the image before these modules loaded.
+  const early = /** @type {Promise<any>|undefined} */ (/** @type {any} */ (window).skelexImage);
+  const decoded = early ? await early.catch(() => null) : null;
+  if (decoded) {
+    png = decoded;
+    debug.fetchMs = decoded.fetchMs;
+    debug.decodeMs = decoded.decodeMs;
+  } else {
+    const bytes = await fetchBytes(config.image.display_url);
+    const t1 = performance.now();
+    png = await decodePng16(bytes);
+    debug.fetchMs = t1 - t0;
+    debug.decodeMs = performance.now() - t1;
+  }
   imageStats = stats(png.data);
   store.state.image = { width: png.width, height: png.height, data: png.data, min: imageStats.min, max: imageStats.max };
   Object.assign(store.state.view, { iw: png.width, ih: png.height });

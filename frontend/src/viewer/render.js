@@ -125,7 +125,10 @@ export class Renderer {
       buildLut(s.wl, this.lut);
       this.lutKey = lutKey;
     }
-    const { level, index } = this.pyramid.forZoom(s.view.zoom * this.dpr);
+    // While the window is being dragged, one level coarser (a quarter of the pixels) keeps the
+    // drag fluid; releasing the button redraws at full detail.
+    const detail = s.interacting ? 0.5 : 1;
+    const { level, index } = this.pyramid.forZoom(s.view.zoom * this.dpr * detail);
     const scale = 2 ** index;
     const r = visibleRect(s.view);
     const lx0 = Math.max(0, Math.floor(r.x0 / scale));

@@ -132,6 +132,8 @@ export class Store extends Emitter {
       /** @type {import("./types.js").Box & {label?: string} | null} box being drawn (preview) */
       draft: null,
       currentLabel: config?.schema?.box_labels?.[0] ?? "",
+      /** true while a window/level drag is in progress (the renderer trades detail for speed) */
+      interacting: false,
     };
   }
 

@@ -241,3 +241,27 @@ def test_batch_failure_rolls_back_group_and_removes_its_files(
     with pytest.raises(RuntimeError):
         services.ingest_many(project, [(f"{i}.png", png(70 + i)) for i in range(4)])
     assert Image.objects.count() == 0 and media_files(settings.MEDIA_ROOT) == [] and sent.calls == []
+
+
+def test_unexpected_decode_error_mid_batch_leaves_no_orphans(
+    project: Any, sent: SentTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = services._decode
+
+    def third_crashes(source: Any, name: str, *args: Any) -> Any:
+        if name == "2.png":
+            raise RuntimeError("decoder crashed")
+        return real(source, name, *args)
+
+    monkeypatch.setattr(services, "_decode", third_crashes)
+    with pytest.raises(RuntimeError):
+        services.ingest_many(project, [(f"{i}.png", png(80 + i)) for i in range(4)])
+    assert Image.objects.count() == 0 and media_files(settings.MEDIA_ROOT) == []
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_results_in_input_order_whatever_the_threads(project: Any, sent: SentTasks, threads: int) -> None:
+    items = [(f"{i}.png", png(90 + i) if i % 3 else b"junk" * 40) for i in range(7)]
+    results = services.ingest_many(project, items, threads=threads, group_size=2)
+    assert [r.name for r in results] == [n for n, _ in items]
+    assert [r.status for r in results] == ["rejected" if i % 3 == 0 else "ingested" for i in range(7)]

@@ -16,6 +16,7 @@ export function windowLevelTool(ctx) {
     down(e) {
       const wl = ctx.store.state.wl;
       start = { x: e.s.x, y: e.s.y, center: wl.center, width: wl.width };
+      ctx.store.state.interacting = true;
     },
     move(e) {
       if (!start) return;
@@ -27,6 +28,8 @@ export function windowLevelTool(ctx) {
     },
     up() {
       start = null;
+      ctx.store.state.interacting = false;
+      ctx.store.emit("render");
     },
   };
 }
