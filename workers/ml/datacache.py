@@ -161,14 +161,14 @@ def build_cache(
                 results = list(pool.map(_encode_one, jobs, chunksize=8))
         else:
             results = [_encode_one(j) for j in jobs]
-        for (source, target, _), (_, shape, error) in zip(jobs, results, strict=True):
-            key = Path(target).stem
+        for (source, array_path, _), (_, shape, error) in zip(jobs, results, strict=True):
+            key = Path(array_path).stem
             if shape is None:
                 say(f"skipping unreadable image {source}: {error}")
                 index[key] = {"source": source, "error": error}
                 continue
             index[key] = {"source": source, "height": shape[0], "width": shape[1]}
-            entries.append(CacheEntry(source, target, shape[0], shape[1]))
+            entries.append(CacheEntry(source, array_path, shape[0], shape[1]))
         tmp = index_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(index, indent=0, sort_keys=True))
         os.replace(tmp, index_path)

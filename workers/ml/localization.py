@@ -260,7 +260,7 @@ def evaluate(
         tuned, grid = tune_z(calib, cal_red, params, z_grid) if z_grid else (params, {})
         red = compute_reduced(scored, provider, params, progress=progress, cache=cache)
         recs = [to_record(s, r, tuned) for s, r in zip(scored, red, strict=True)]
-        metrics = {k: round(v, 4) for k, v in all_metrics(recs).items()}
+        metrics: dict[str, Any] = {k: round(v, 4) for k, v in all_metrics(recs).items()}
         metrics["ci"] = bootstrap_ci(recs, n_boot=n_boot, seed=seed)
         metrics["tuned_on_calibration"] = {"z_high": tuned.z_high, "z_low": tuned.z_low, "calib_hit_iou10_top3": grid}
         results[name] = metrics

@@ -83,7 +83,7 @@ def make_phantom(
     # Bones: one or two parallel long bones (forearm, leg pairs), each a cortical tube.
     n_bones = int(rng.integers(1, 3))
     offsets = [0.0] if n_bones == 1 else [-1.0, 1.0]
-    bones = []
+    bones: list[dict[str, Any]] = []
     texture = gaussian_filter(rng.standard_normal((h, w)), 2.0)
     texture = 1 + 0.35 * texture / (texture.std() + 1e-6)
     for k, off in enumerate(offsets):

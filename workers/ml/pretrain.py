@@ -112,7 +112,8 @@ def lr_at(step: int, total: int, warmup: int, peak: float, floor: float, time_sh
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Weight decay on matrices only; biases, norms and tokens are not decayed (as MAE)."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -228,7 +229,7 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
         if bar is not None:
             bar.close()
         wall = time.perf_counter() - ep_start
-        record = {
+        record: dict[str, Any] = {
             "epoch": epoch + 1,
             "step": step,
             "loss": float(np.mean(losses)) if losses else float("nan"),
