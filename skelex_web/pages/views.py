@@ -33,7 +33,11 @@ VIEWER_SRC = Path(settings.BASE_DIR) / "frontend" / "src"
 def viewer_modules() -> list[str]:
     """Static paths of every viewer module, preloaded by the page so the browser fetches them all
     at once instead of discovering them import by import (a waterfall of round trips)."""
-    return sorted(f"frontend/{p.relative_to(VIEWER_SRC).as_posix()}" for p in (VIEWER_SRC / "viewer").rglob("*.js"))
+    return sorted(
+        f"frontend/{p.relative_to(VIEWER_SRC).as_posix()}"
+        for p in (VIEWER_SRC / "viewer").rglob("*.js")
+        if p.name != "decode-worker.js"  # runs in the worker, not in the page
+    )
 
 
 def _project(request: HttpRequest, project_id: int) -> Project:
