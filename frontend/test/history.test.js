@@ -121,3 +121,16 @@ test("deleting a box made from a suggestion puts the suggestion back to pending;
   assert.equal(store.suggestion(1)?.state, "accepted");
   assert.equal(store.boxes().length, 1);
 });
+
+test("clearing a head answer leaves it unanswered (deleted on the server), undo brings it back", async () => {
+  const { clearHead } = await import("../src/viewer/commands/clearHead.js");
+  const store = new Store(config);
+  const saved = fromServer({ id: 3, kind: "head", head: "implant", value: "no", version: 1, origin: "manual", author: 7 });
+  store.state.annotations.push(saved);
+  const h = new History();
+  h.run(clearHead(store, "implant"));
+  assert.equal(saved.deleted, true);
+  assert.equal(isDirty(saved), true);
+  h.undo();
+  assert.equal(isDirty(saved), false);
+});

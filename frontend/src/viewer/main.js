@@ -54,7 +54,10 @@ const history = new History(() => {
 });
 if (!config.can_edit) {
   // Viewers read only: refuse edits here rather than letting the server answer 403 after the fact.
-  history.run = () => store.emit("notice", { level: "info", text: "Read only: your role in this project cannot change labels." });
+  history.run = () => {
+    store.emit("notice", { level: "info", text: "Read only: your role in this project cannot change labels." });
+    store.emit("annotations"); // panels redraw what is really there
+  };
 }
 const ctx = { store, history };
 const canvas = /** @type {HTMLCanvasElement} */ (byId("view"));

@@ -7,6 +7,7 @@
 
 import { el } from "./dom.js";
 import { setHead } from "../commands/setHead.js";
+import { clearHead } from "../commands/clearHead.js";
 
 const UNKNOWN = "unknown";
 
@@ -76,6 +77,7 @@ export function mountHeads(root, ctx) {
           );
           sel.addEventListener("change", () => {
             if (sel.value) history.run(setHead(store, h.name, sel.value));
+            else if (answered !== null) history.run(clearHead(store, h.name));
           });
           control = sel;
         }
