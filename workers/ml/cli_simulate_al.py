@@ -47,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-fraction", type=float, default=0.3)
     p.add_argument("--weight-decay", type=float, default=HeadConfig.weight_decay)
     p.add_argument("--batch-size", type=int, default=32, help="images per forward when embedding")
+    p.add_argument("--cache-dir", type=Path, help="decode-once image cache (datacache.py) to read pixels from")
     p.add_argument("--out", required=True, type=Path, help="report JSON (the PNG goes beside it)")
 
 
@@ -87,17 +88,31 @@ def find_images(data: Path, ids: list[str]) -> dict[str, Path]:
     return found
 
 
-def compute_embeddings(paths: dict[str, Path], checkpoint: Path, batch_size: int = 32) -> tuple[list[str], np.ndarray]:
-    """Embeds every readable image with ``embed.embed`` (unreadable ones are skipped, with a message)."""
+def compute_embeddings(
+    paths: dict[str, Path], checkpoint: Path, batch_size: int = 32, cache_dir: Path | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Embeds every readable image with ``embed.embed`` (unreadable ones are skipped, with a message).
+
+    Args:
+        paths: image id → file.
+        checkpoint: the MAE checkpoint.
+        batch_size: images per forward.
+        cache_dir: optional decode-once cache (``datacache.py``, long side 336, e.g. pretraining's),
+            which skips JPEG decoding for images already there; else files are decoded here.
+    """
     import torch
     from PIL import Image, ImageOps
 
     from .checkpoint import load_model
+    from .datacache import build_cache, load_cached
     from .embed import embed
     from .preprocess import prepare
 
     model = load_model(checkpoint, device="cpu")
     cfg = model.config
+    cached = {}
+    if cache_dir is not None:
+        cached = {e.source: e for e in build_cache(sorted(map(str, paths.values())), cache_dir, long_side=336)}
     ok_ids: list[str] = []
     chunks: list[np.ndarray] = []
     batch: list[torch.Tensor] = []
@@ -106,9 +121,14 @@ def compute_embeddings(paths: dict[str, Path], checkpoint: Path, batch_size: int
     t0 = time.perf_counter()
     for k, (image_id, path) in enumerate(items):
         try:
-            with Image.open(path) as im:
-                im.draft("L", (cfg.img_size * 2, cfg.img_size * 2))  # JPEG: decode at reduced scale
-                pixels = np.asarray(ImageOps.exif_transpose(im).convert("L"), dtype=np.float32)
+            if cache_dir is not None:
+                if str(path) not in cached:
+                    continue  # unreadable: build_cache said so
+                pixels = load_cached(cached[str(path)])
+            else:
+                with Image.open(path) as im:
+                    im.draft("L", (cfg.img_size * 2, cfg.img_size * 2))  # JPEG: decode at reduced scale
+                    pixels = np.asarray(ImageOps.exif_transpose(im).convert("L"), dtype=np.float32)
         except (OSError, ValueError) as exc:
             print(f"skipped {path}: {exc}", file=sys.stderr)
             continue
@@ -138,7 +158,7 @@ def load_or_compute(args: argparse.Namespace, ids: list[str]) -> tuple[list[str]
         z = np.load(cache, allow_pickle=False)
         return [str(i) for i in z["ids"]], np.asarray(z["embeddings"])
     paths = find_images(args.data, ids)
-    got_ids, emb = compute_embeddings(paths, args.checkpoint, args.batch_size)
+    got_ids, emb = compute_embeddings(paths, args.checkpoint, args.batch_size, args.cache_dir)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, ids=np.array(got_ids), embeddings=emb)
     return got_ids, emb
