@@ -81,11 +81,27 @@ def stop_worker() -> None:
         _worker, _thread = None, None
 
 
+def requeue_orphans() -> int:
+    """Queues again the images whose analysis was pending when the process last stopped.
+
+    The in-memory broker forgets its queues on exit, so in embedded mode any image still
+    ``ingested``, ``queued`` or ``analysing`` at start-up has no message left to finish it.
+    """
+    from skelex_web.learning.services import queue_images
+    from skelex_web.studies.models import Image, ImageStatus
+
+    pending = [ImageStatus.INGESTED, ImageStatus.QUEUED, ImageStatus.ANALYSING]
+    return queue_images(Image.objects.filter(status__in=pending).values_list("pk", flat=True))
+
+
 def start_if_configured() -> bool:
     """Starts the worker when ``CELERY_EMBEDDED_WORKER`` is on (the default without ``REDIS_URL``)."""
     if not settings.CELERY_EMBEDDED_WORKER or settings.CELERY_TASK_ALWAYS_EAGER:
         return False
     start_worker()
+    requeued = requeue_orphans()
+    if requeued:
+        logger.info("re-queued %d images left pending by the previous run", requeued)
     return True
 
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_images_left_pending_by_a_previous_run_are_queued_again(
-    analysis_project: Any, media_root: Path, monkeypatch: pytest.MonkeyPatch
+    analysis_project: Any, media_root: Path, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     from skelex_web.celery import app
 
@@ -24,7 +24,8 @@ def test_images_left_pending_by_a_previous_run_are_queued_again(
     states = [ImageStatus.QUEUED, ImageStatus.ANALYSING, ImageStatus.INGESTED, ImageStatus.ANALYSED, ImageStatus.FAILED]
     images = {state: stored_image(analysis_project, media_root, i, status=state) for i, state in enumerate(states)}
 
-    assert embedded.requeue_orphans() == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        assert embedded.requeue_orphans() == 3
 
     pending = {images[s].pk for s in states[:3]}
     assert {pk for batch in sent for pk in batch} == pending
@@ -32,9 +33,7 @@ def test_images_left_pending_by_a_previous_run_are_queued_again(
     assert analysis_project.images.get(pk=images[ImageStatus.ANALYSED].pk).status == ImageStatus.ANALYSED
 
 
-def test_the_embedded_worker_needs_the_in_memory_broker(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from skelex_web.celery import app
-
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:6379/0")
+def test_the_embedded_worker_needs_the_in_memory_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")  # what Celery itself reads first
     with pytest.raises(RuntimeError, match="in-memory broker"):
         embedded.start_worker()
