@@ -115,6 +115,7 @@ def encode_answers(schema: Schema, answers: Sequence[Mapping[str, Any]]) -> dict
     out: dict[str, np.ndarray] = {}
     for h in schema.heads:
         index = {c: i for i, c in enumerate(h.classes)}
+        t: np.ndarray
         if h.kind == "multilabel":
             t = np.full((len(answers), len(h.classes)), np.nan)
             for i, a in enumerate(answers):
@@ -123,7 +124,7 @@ def encode_answers(schema: Schema, answers: Sequence[Mapping[str, Any]]) -> dict
                     for c, present in v.items():
                         if present is not None:
                             t[i, index[c]] = float(bool(present))
-                elif not _is_unknown(v):
+                elif v is not None and not _is_unknown(v):
                     t[i] = 0.0
                     for c in v:
                         t[i, index[c]] = 1.0
@@ -164,6 +165,9 @@ class MultiHeadNet(nn.Module):
     ``forward(emb: [N, D]) -> {head: logits [N, n_outputs]}``.
     """
 
+    mean: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, schema: Schema, dim: int, hidden: int = 0) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
@@ -171,6 +175,10 @@ class MultiHeadNet(nn.Module):
         self.trunk: nn.Module = nn.Sequential(nn.Linear(dim, hidden), nn.GELU()) if hidden else nn.Identity()
         width = hidden or dim
         self.heads = nn.ModuleDict({h.name: nn.Linear(width, h.n_outputs) for h in schema.heads})
+
+    def head_layers(self) -> list[nn.Linear]:
+        """The per-head output layers, in schema order."""
+        return [m for m in self.heads.values() if isinstance(m, nn.Linear)]
 
     def forward(self, emb: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.trunk((emb - self.mean) / self.scale)
@@ -323,7 +331,7 @@ def train_heads(
                 nn.init.normal_(m.weight, std=1.0 / np.sqrt(m.in_features), generator=gen)
                 nn.init.zeros_(m.bias)
     else:
-        for layer in net.heads.values():
+        for layer in net.head_layers():
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
@@ -349,9 +357,10 @@ def train_heads(
         xs = (emb.astype(np.float64) - mean) / scale
         problems = [LinearProblem(h.kind, h.n_outputs, t.numpy(), w.numpy() * k.numpy()) for h, t, k, w in per_head]
         with torch.no_grad():
-            for h, (wt, b) in zip(schema.heads, fit_linear(xs, problems, cfg.weight_decay, cfg.max_iter)):
-                net.heads[h.name].weight.copy_(torch.from_numpy(wt.T.astype(np.float32)))
-                net.heads[h.name].bias.copy_(torch.from_numpy(b.astype(np.float32)))
+            solved = fit_linear(xs, problems, cfg.weight_decay, cfg.max_iter)
+            for layer, (wt, b) in zip(net.head_layers(), solved):
+                layer.weight.copy_(torch.from_numpy(wt.T.astype(np.float32)))
+                layer.bias.copy_(torch.from_numpy(b.astype(np.float32)))
         return HeadsModel(schema, cfg, net)
 
     x = torch.from_numpy(emb)
