@@ -47,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-fraction", type=float, default=0.3)
     p.add_argument("--weight-decay", type=float, default=HeadConfig.weight_decay)
     p.add_argument("--batch-size", type=int, default=32, help="images per forward when embedding")
+    p.add_argument("--threads", type=int, default=0, help="torch threads for embedding (0 = torch's default)")
     p.add_argument("--cache-dir", type=Path, help="decode-once image cache (datacache.py) to read pixels from")
     p.add_argument("--out", required=True, type=Path, help="report JSON (the PNG goes beside it)")
 
@@ -158,6 +159,10 @@ def load_or_compute(args: argparse.Namespace, ids: list[str]) -> tuple[list[str]
         z = np.load(cache, allow_pickle=False)
         return [str(i) for i in z["ids"]], np.asarray(z["embeddings"])
     paths = find_images(args.data, ids)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # on a busy shared CPU, 1 thread beats 2 contended ones
     got_ids, emb = compute_embeddings(paths, args.checkpoint, args.batch_size, args.cache_dir)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, ids=np.array(got_ids), embeddings=emb)
