@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="best of N passes")
     parser.add_argument("--fracatlas", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the temporary database and media")
+    parser.add_argument("--threads", type=int, default=2, help="ingest_many decode threads (default 2)")
     parser.add_argument("--postgres", default="", help="server URL: benchmark on a temporary database there")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="skelex-bench-"))
@@ -83,7 +84,8 @@ def _drop_pg(url: str, name: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    print(f"database: {os.environ['DATABASE_URL'].split('://')[0]}")
+    engine = os.environ["DATABASE_URL"].split("://")[0]
+    print(f"database: {engine}, ingest threads: {args.threads}, cpus: {os.cpu_count()}")
 
     from skelex_web.projects.models import Project
     from skelex_web.studies.services import ingest_many
@@ -108,7 +110,7 @@ def _run(args: argparse.Namespace) -> None:
             base = min(base, time.perf_counter() - start)
             project = Project.objects.create(name="bench", slug=f"bench-{next(counter)}")
             start = time.perf_counter()
-            results = ingest_many(project, [(path.name, path) for path in files])
+            results = ingest_many(project, [(path.name, path) for path in files], threads=args.threads)
             full = min(full, time.perf_counter() - start)
             for result in results:
                 if result.status != "ingested":

@@ -22,7 +22,9 @@ import hashlib
 import hmac
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -149,22 +151,26 @@ class _Staged:
 
 def _stage(project: Project, source: str | Path | bytes, name: str) -> _Staged | IngestResult:
     """Decode, de-identify, check for duplicates and write the files; no database writes."""
+    decoded = _decode(source, name, project_key(project), bool(project.setting("deidentify")))
+    return decoded if isinstance(decoded, IngestResult) else _write(project, decoded, name)
+
+
+def _decode(source: str | Path | bytes, name: str, key: bytes, deidentify: bool) -> PreparedFile | IngestResult:
+    """The pure part of ingest (no ORM): safe to run in a worker thread."""
     try:
         data = read_source(source, name, settings.MAX_UPLOAD_BYTES)
         if sniff(data[:8]) == "zip":
             raise fail(name, "zip archives are opened by the batch importer (ingest_many), not here")
-        prepared = prepare_file(
-            data,
-            name,
-            key=project_key(project),
-            deidentify_dicom=bool(project.setting("deidentify")),
-            max_pixels=settings.MAX_IMAGE_PIXELS,
-        )
+        return prepare_file(data, name, key=key, deidentify_dicom=deidentify, max_pixels=settings.MAX_IMAGE_PIXELS)
     except ImagingError as exc:
         logger.info("ingest rejected a file: %s", exc.problem)
         return IngestResult(name, REJECTED, str(exc))
     except MemoryError:
         return IngestResult(name, REJECTED, f"{name}: not enough memory to decode this image")
+
+
+def _write(project: Project, prepared: PreparedFile, name: str) -> _Staged | IngestResult:
+    """Duplicate check, then the original and renditions written to storage (no rows yet)."""
     duplicates = _existing(project, prepared.frames)
     if len(duplicates) == len(prepared.frames):
         ids = sorted(set(duplicates.values()))
@@ -327,13 +333,15 @@ def ingest_many(
     actor: Any = None,
     progress: Callable[[IngestResult], None] | None = None,
     group_size: int = 16,
+    threads: int = 2,
 ) -> list[IngestResult]:
     """Ingests files, folders and zips; returns one result per file, in input order.
 
-    Files are decoded and written one by one; their rows are committed ``group_size`` files at
-    a time (one savepoint per file, so a clash rejects only that file): a commit costs a disk
-    flush, often more than decoding a small JPEG, and the database is locked only while the rows
-    go in, never while decoding. New images are sent to analysis once the batch is done, in
+    Decoding and rendering (pure, GIL-releasing work) run ``threads`` files ahead in worker
+    threads; duplicate checks, storage writes and rows stay on the calling thread. Rows are
+    committed ``group_size`` files at a time (one savepoint per file, so a clash rejects only that
+    file): a commit costs a disk flush, often more than decoding a small JPEG, and the database is
+    locked only while the rows go in. New images are sent to analysis once the batch is done, in
     batches of ANALYSIS_BATCH_SIZE. ``progress`` is called once per file as its result is final.
     """
     results: list[IngestResult] = []
@@ -359,21 +367,40 @@ def ingest_many(
         for result in inserted:
             finish(result)
 
-    for name, source, error in expand_sources(items):
-        if error or source is None:
-            outcome: _Staged | IngestResult = IngestResult(name, REJECTED, error)
-        else:
-            outcome = _stage(project, source, name)
+    def collect(outcome: _Staged | IngestResult) -> None:
         if isinstance(outcome, _Staged):
             pending.append(outcome)
             if len(pending) >= group_size:
                 flush()
-        else:
-            if pending:  # keep results in input order
-                flush()
-            finish(outcome)
-    if pending:
-        flush()
+            return
+        if pending:  # keep results in input order
+            flush()
+        finish(outcome)
+
+    key, deidentify = project_key(project), bool(project.setting("deidentify"))
+    lookahead = max(1, threads)
+    sources = iter(expand_sources(items))
+    ahead: deque[tuple[str, Future[PreparedFile | IngestResult] | IngestResult]] = deque()
+    try:
+        with ThreadPoolExecutor(max_workers=lookahead, thread_name_prefix="ingest-decode") as pool:
+            while True:
+                while len(ahead) < lookahead and (item := next(sources, None)) is not None:
+                    name, source, error = item
+                    if error or source is None:
+                        ahead.append((name, IngestResult(name, REJECTED, error)))
+                    else:
+                        ahead.append((name, pool.submit(_decode, source, name, key, deidentify)))
+                if not ahead:
+                    break
+                name, job = ahead.popleft()
+                decoded = job.result() if isinstance(job, Future) else job
+                collect(decoded if isinstance(decoded, IngestResult) else _write(project, decoded, name))
+        if pending:
+            flush()
+    except BaseException:
+        for staged in pending:  # written but never committed: no orphans
+            staged.discard()
+        raise
     if new_ids:
         transaction.on_commit(lambda: queue_analysis(new_ids))
     counts = summarise(results)

@@ -30,7 +30,6 @@ import re
 import warnings
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -61,16 +60,16 @@ class _RedactValues(logging.Filter):
 logging.getLogger("pydicom").addFilter(_RedactValues())
 
 
-@contextmanager
-def quiet() -> Iterator[None]:
-    """Silences pydicom's warnings (they repeat element values) around parsing and decoding.
+def hide_pydicom_warnings() -> None:
+    """pydicom also repeats element values as UserWarnings (printed to worker logs): ignore them.
 
-    ``warnings.catch_warnings`` is process-global: concurrent threads may briefly see warnings
-    suppressed too, which is harmless.
+    A process-wide filter rather than ``catch_warnings()``, which is not thread-safe (ingest
+    decodes in threads). Installed when this module is imported.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
+
+
+hide_pydicom_warnings()
 
 
 def read_dataset(data: bytes, name: str | None, *, max_pixels: int, sniffed: bool) -> Dataset:
@@ -87,8 +86,7 @@ def read_dataset(data: bytes, name: str | None, *, max_pixels: int, sniffed: boo
         raise fail(name, "not a recognised image file (not DICOM, PNG, JPEG or TIFF)")
     _check_deflate(data, name, max_pixels)
     try:
-        with quiet():
-            ds = pydicom.dcmread(io.BytesIO(data), force=not sniffed)
+        ds = pydicom.dcmread(io.BytesIO(data), force=not sniffed)
     except Exception as exc:  # pydicom raises many types on garbage; all mean "unreadable"
         raise fail(name, f"not a valid DICOM file ({type(exc).__name__})") from None
     if not any(kw in ds for kw in _PIXEL_KEYWORDS):
@@ -163,18 +161,15 @@ def iter_dicom_frames(ds: Dataset, name: str | None, frames: list[int] | None = 
     n_frames = int(ds.get("NumberOfFrames") or 1)
     indices = list(range(n_frames)) if frames is None else frames
     decoder = get_decoder(transfer_syntax(ds))
-    with quiet():
-        meta = _metadata(ds)
+    meta = _metadata(ds)
     for index in indices:
         if not 0 <= index < n_frames:
             raise fail(name, f"frame {index} does not exist ({n_frames} frames)")
         try:
-            with quiet():
-                arr, info = decoder.as_array(ds, index=index if n_frames > 1 else None)
+            arr, info = decoder.as_array(ds, index=index if n_frames > 1 else None)
         except Exception as exc:  # decoder plugins raise assorted types on corrupt streams
             raise fail(name, f"pixel data could not be decoded ({type(exc).__name__}: {_short(exc)})") from None
-        with quiet():
-            image = _to_gray(ds, arr, str(info.get("photometric_interpretation", "")), name)
+        image = _to_gray(ds, arr, str(info.get("photometric_interpretation", "")), name)
         image.frame_index, image.n_frames = index, n_frames
         for key, value in meta.items():
             setattr(image, key, value)

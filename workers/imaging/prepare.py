@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .decoded import DecodedImage
 from .deid import DeidResult, deidentify
-from .dicom import iter_dicom_frames, quiet, read_dataset
+from .dicom import iter_dicom_frames, read_dataset
 from .errors import fail
 from .output import pixel_hash, thumbnail_png, to_display_png
 from .raster import load_raster
@@ -70,9 +70,8 @@ def prepare_file(
         if deidentify_dicom:
             buf = io.BytesIO()
             try:
-                with quiet():
-                    deid = deidentify(ds, key)
-                    ds.save_as(buf, enforce_file_format=kind == "dicom")
+                deid = deidentify(ds, key)
+                ds.save_as(buf, enforce_file_format=kind == "dicom")
             except Exception as exc:  # pydicom refuses some malformed sets on write
                 raise fail(name, f"DICOM could not be de-identified and written ({type(exc).__name__})") from None
             original = buf.getvalue()
