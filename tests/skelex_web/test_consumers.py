@@ -6,6 +6,7 @@ authentication, URL routing).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -102,3 +103,25 @@ def test_client_messages_change_nothing_but_ping_answers(project: Any, personas:
 
     silent, pong = scenario()
     assert silent and pong == {"type": "pong"}
+
+
+def test_events_sent_from_a_plain_thread_reach_in_memory_listeners(project: Any, personas: dict[str, Any]) -> None:
+    """Embedded mode: the Celery worker thread publishes while daphne's loop serves the socket."""
+    headers = _headers(personas["reviewer"])
+
+    @async_to_sync
+    async def scenario() -> dict[str, Any] | None:
+        comm, connected = await _connect(project.pk, headers)
+        assert connected
+        loop = asyncio.get_running_loop()
+        # run_in_executor starts a thread without asgiref's context, like the worker thread.
+        ok = await loop.run_in_executor(None, events.send_now, project.pk, "job.progress", {"done": 1, "total": 2})
+        t0 = loop.time()
+        try:
+            got = await comm.receive_json_from(timeout=2) if ok else None
+            print("LATENCY", loop.time() - t0)
+            return got
+        finally:
+            await comm.disconnect()
+
+    assert scenario() == {"type": "job.progress", "project": project.pk, "done": 1, "total": 2}

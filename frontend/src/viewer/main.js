@@ -75,6 +75,7 @@ const debug = {
   decodeMs: /** @type {number|null} */ (null),
   fetchMs: /** @type {number|null} */ (null),
   loadStartMs: /** @type {number|null} */ (null),
+  pixelsMs: /** @type {number|null} */ (null),
   ready: false,
 };
 /** @type {any} */ (window).skelexViewer = debug;
@@ -139,6 +140,7 @@ async function loadImage() {
     debug.fetchMs = t1 - t0;
     debug.decodeMs = performance.now() - t1;
   }
+  debug.pixelsMs = performance.now();
   imageStats = stats(png.data);
   store.state.image = { width: png.width, height: png.height, data: png.data, min: imageStats.min, max: imageStats.max };
   Object.assign(store.state.view, { iw: png.width, ih: png.height });

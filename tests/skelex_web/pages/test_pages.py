@@ -160,7 +160,8 @@ def test_viewer_says_viewers_cannot_edit(project: Any, personas: Any) -> None:
 def test_viewer_preloads_every_module_and_starts_decoding_the_image(project: Any, personas: Any) -> None:
     image = ImageFactory(project=project)
     html = signed_in(personas["annotator"]).get(f"/projects/{project.pk}/images/{image.pk}/").content.decode()
-    assert '<link rel="modulepreload" href="/static/frontend/viewer/render.js">' in html
-    assert '<link rel="modulepreload" href="/static/frontend/viewer/commands/addBox.js">' in html
+    assert '<link rel="modulepreload" href="/static/frontend/viewer/main.js">' in html
+    assert '<link rel="modulepreload" href="/static/frontend/viewer/render.js" fetchpriority="low">' in html
+    assert '<link rel="modulepreload" href="/static/frontend/viewer/commands/addBox.js" fetchpriority="low">' in html
     assert "/static/frontend/viewer/decode-worker.js" in html
-    assert f'w.postMessage({{ url: "/api/images/{image.pk}/display/" }})' in html
+    assert f'fetch("/api/images/{image.pk}/display/", {{ credentials: "same-origin" }})' in html
