@@ -14,19 +14,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-# The simulation trains thousands of tiny models: BLAS threads only add contention there (10x
-# slower on a busy 2-core machine). Set before numpy loads; an explicit setting wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from .heads import HeadConfig, HeadSpec, Schema  # noqa: E402
-from .simulate_al import SimulationSettings, simulate, table  # noqa: E402
+from .heads import HeadConfig, HeadSpec, Schema
+from .simulate_al import SimulationSettings, simulate, table
 
 BODYPARTS = ("hand", "leg", "hip", "shoulder", "mixed")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -219,9 +214,6 @@ def run(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         head_config=HeadConfig(weight_decay=args.weight_decay),
     )
-    import torch
-
-    torch.set_num_threads(1)  # as for BLAS above; the embedding step before this used all threads
     t0 = time.perf_counter()
     report = simulate(x, t, schema, settings, log=lambda s: print(s, file=sys.stderr))
     report["settings"].update(
