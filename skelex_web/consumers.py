@@ -9,12 +9,13 @@ removed later keeps the open socket until it reconnects (events carry ids only, 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .events import group_name
+from .events import bind_server_loop, group_name
 from .projects.models import Membership
 
 # Close codes sent after accept are not used for refusals: closing before accept makes the
@@ -37,6 +38,7 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated or not await _is_member(user.pk, project_id):
             await self.close()
             return
+        bind_server_loop(asyncio.get_running_loop())
         self.group = group_name(project_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()

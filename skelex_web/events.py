@@ -21,11 +21,12 @@ Event types (the ``type`` field of every message)::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,32 @@ EVENT_TYPES = frozenset(
 )
 # The consumer method that receives group messages (Channels maps "project.event" -> project_event).
 HANDLER = "project.event"
+
+
+# The event loop serving websockets in this process (set by the consumer). The in-memory layer's
+# queues belong to that loop and are not thread-safe, so in embedded mode a worker thread hands
+# its sends to that loop instead of running them on a loop of its own.
+_server_loop: asyncio.AbstractEventLoop | None = None
+SEND_TIMEOUT_S = 5.0
+
+
+def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Called from the websocket consumer: remember the loop that owns in-memory layer queues."""
+    global _server_loop
+    _server_loop = loop
+
+
+def _group_send(layer: Any, group: str, msg: dict[str, Any]) -> None:
+    loop = _server_loop
+    if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is not loop:
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, msg), loop).result(SEND_TIMEOUT_S)
+            return
+    async_to_sync(layer.group_send)(group, msg)
 
 
 def group_name(project_id: int) -> str:
@@ -67,7 +94,7 @@ def send_now(project_id: int, type: str, payload: dict[str, Any] | None = None) 
     if layer is None:
         return False
     try:
-        async_to_sync(layer.group_send)(group_name(project_id), {"type": HANDLER, "event": event})
+        _group_send(layer, group_name(project_id), {"type": HANDLER, "event": event})
     except Exception as exc:  # noqa: BLE001 - best effort: a push failure never breaks the state change
         logger.warning("event %s for project %s not delivered: %s", type, project_id, exc)
         return False
