@@ -115,3 +115,27 @@ def test_real_fracatlas_heads() -> None:
     assert set(np.unique(t["bodypart"])) <= {-1, 0, 1, 2, 3, 4}
     assert (t["bodypart"] >= 0).all()  # "mixed" films also set each part's column
     assert (t["bodypart"] == 4).sum() == 192
+
+
+def test_auto_embeddings_skip_unreadable_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from workers.ml.checkpoint import save_checkpoint
+    from workers.ml.cli_simulate_al import compute_embeddings
+    from workers.ml.model import create_model
+
+    ckpt = save_checkpoint(
+        create_model("mae_vit_tiny_patch16", img_size=32, patch_size=16, depth=2, decoder_depth=1),
+        tmp_path / "tiny.safetensors",
+    )
+    rng = np.random.default_rng(0)
+    paths = {}
+    for name in ("a.png", "b.jpg"):
+        paths[name] = tmp_path / name
+        Image.fromarray(rng.integers(0, 255, (40, 30), dtype=np.uint8)).save(paths[name])
+    paths["c.jpg"] = tmp_path / "c.jpg"
+    paths["c.jpg"].write_bytes(paths["b.jpg"].read_bytes()[:100])  # truncated, like FracAtlas' corrupt ones
+    ids, emb = compute_embeddings(paths, ckpt, batch_size=2)
+    assert ids == ["a.png", "b.jpg"]
+    assert emb.shape == (2, 192) and emb.dtype == np.float16
+    np.testing.assert_allclose(np.linalg.norm(emb.astype(np.float32), axis=1), 1.0, atol=1e-2)
