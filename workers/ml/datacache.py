@@ -94,7 +94,7 @@ def resize_long_side(arr: np.ndarray, long_side: int) -> np.ndarray:
     if scale >= 1.0:
         return arr
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(arr.astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
+    return np.array(Image.fromarray(arr.astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
 
 
 def _key(path: Path, long_side: int) -> str:
