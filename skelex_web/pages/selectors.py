@@ -134,3 +134,30 @@ def project_summary(project: Project) -> ProjectSummary:
 def body_parts(project: Project) -> list[str]:
     """The body parts present in the project (for the worklist filter)."""
     return sorted(p for p in Image.objects.filter(project=project).values_list("body_part", flat=True).distinct() if p)
+
+
+def learning_summary(project: Project) -> dict[str, Any]:
+    """The active-learning section of the project page: curve (SVG), rounds, labels since the last."""
+    from skelex_web.learning import loop
+    from skelex_web.learning.plots import learning_curve_svg
+
+    rounds = loop.learning_curve(project)
+    heads = [h["name"] for h in project.label_schema.get("heads", [])]
+    table = [
+        {**r, "aurocs": [r["heads"].get(h, {}).get("auroc") for h in heads]} for r in reversed(rounds)
+    ]  # newest first
+    return {
+        "svg": learning_curve_svg(rounds),
+        "rounds": table,
+        "heads": heads,
+        "since_last": loop.labels_since_last_round(project),
+        "every": project.setting("retrain_every"),
+    }
+
+
+def export_summary(project: Project) -> dict[str, Any]:
+    """The export section (leads only): formats, image modes and the latest export jobs."""
+    from skelex_web.exports.models import ExportFormat, ExportJob, ImageMode
+
+    jobs = ExportJob.objects.filter(version__project=project).select_related("version").order_by("-id")[:10]
+    return {"formats": ExportFormat.choices, "image_modes": ImageMode.choices, "jobs": list(jobs)}

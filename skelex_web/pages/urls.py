@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import actions, views
 
 app_name = "pages"
 
 urlpatterns = [
     path("", views.project_list, name="project-list"),
     path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
+    path("projects/<int:project_id>/retrain/", actions.retrain, name="project-retrain"),
+    path("projects/<int:project_id>/export/", actions.export, name="project-export"),
     path("projects/<int:project_id>/worklist/", views.worklist, name="worklist"),
     path("projects/<int:project_id>/images/<int:image_id>/", views.viewer, name="viewer"),
 ]

@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
+from skelex_web.learning import loop
 from skelex_web.projects.models import Project, Role
 from skelex_web.projects.permissions import has_role, member_projects, role_of
 from skelex_web.studies.models import Image, ImageStatus
@@ -59,10 +60,17 @@ def project_list(request: HttpRequest) -> HttpResponse:
 def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _project(request, project_id)
     summary = selectors.project_summary(project)
+    role = role_of(request.user, project)
     return render(
         request,
         "pages/project_detail.html",
-        {"project": project, "role": role_of(request.user, project), "summary": summary},
+        {
+            "project": project,
+            "role": role,
+            "summary": summary,
+            "learning": selectors.learning_summary(project),
+            "export": selectors.export_summary(project) if role == Role.LEAD else None,
+        },
     )
 
 
@@ -100,6 +108,9 @@ def _viewer_url(project: Project, image_id: int | None, query: str) -> str | Non
 def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse:
     project = _project(request, project_id)
     image = get_object_or_404(Image, pk=image_id, project=project)
+    if has_role(request.user, project, Role.ANNOTATOR):
+        # Open in this viewer: the active-learning queue hands it to no one else meanwhile.
+        loop.claim(image, request.user)
     filters = selectors.WorklistFilters.from_query(request.GET)
     query = urlencode(filters.as_query())
     prev_id, next_id = selectors.neighbours(project, filters, image.pk)
