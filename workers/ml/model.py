@@ -110,13 +110,18 @@ def create_model(variant: str, **overrides: Any) -> MaskedAutoencoderViT:
 class MaskedAutoencoderViT(nn.Module):
     """MAE with a ViT encoder and a lightweight ViT decoder; position embeddings are fixed sin-cos."""
 
+    # Fixed (non-trained) buffers: [1, 1 + L, D] with an all-zero CLS row.
+    pos_embed: torch.Tensor
+    decoder_pos_embed: torch.Tensor
+
     def __init__(self, config: MAEConfig) -> None:
         super().__init__()
         self.config = config
         c = config
         if c.img_size % c.patch_size:
             raise ValueError(f"img_size {c.img_size} is not a multiple of patch_size {c.patch_size}")
-        norm_layer = partial(nn.LayerNorm, eps=c.layer_norm_eps)
+        # timm types norm_layer as a class; a partial with our eps is what it calls in practice.
+        norm_layer: Any = partial(nn.LayerNorm, eps=c.layer_norm_eps)
 
         # Encoder.
         self.patch_embed = PatchEmbed(c.img_size, c.patch_size, c.in_chans, c.embed_dim)
@@ -130,9 +135,7 @@ class MaskedAutoencoderViT(nn.Module):
         # Decoder.
         self.decoder_embed = nn.Linear(c.embed_dim, c.decoder_embed_dim, bias=True)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, c.decoder_embed_dim))
-        self.register_buffer(
-            "decoder_pos_embed", torch.from_numpy(sincos_2d(c.decoder_embed_dim, c.grid_size))[None]
-        )
+        self.register_buffer("decoder_pos_embed", torch.from_numpy(sincos_2d(c.decoder_embed_dim, c.grid_size))[None])
         self.decoder_blocks = nn.ModuleList(
             Block(c.decoder_embed_dim, c.decoder_num_heads, c.decoder_mlp_ratio, qkv_bias=True, norm_layer=norm_layer)
             for _ in range(c.decoder_depth)
