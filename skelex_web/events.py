@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -59,17 +61,42 @@ def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
     _server_loop = loop
 
 
+_sender_lock = threading.Lock()
+_sender_loop: asyncio.AbstractEventLoop | None = None
+_sender_pid = 0
+
+
+def _sender() -> asyncio.AbstractEventLoop:
+    """A long-lived loop in a daemon thread for sends from synchronous code (workers, views).
+
+    One loop per process keeps the Redis channel layer's connection pool alive between events
+    (a fresh loop per send would connect anew each time). Re-created after a fork.
+    """
+    global _sender_loop, _sender_pid
+    with _sender_lock:
+        if _sender_loop is None or _sender_pid != os.getpid() or not _sender_loop.is_running():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="events-sender", daemon=True).start()
+            _sender_loop, _sender_pid = loop, os.getpid()
+        return _sender_loop
+
+
 def _group_send(layer: Any, group: str, msg: dict[str, Any]) -> None:
-    loop = _server_loop
-    if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
-        try:
-            current = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        if current is not loop:
+    try:
+        current = asyncio.get_running_loop()
+    except RuntimeError:
+        current = None
+    if current is not None:
+        raise RuntimeError("events.send_now is synchronous; from async code await the channel layer directly")
+    if isinstance(layer, InMemoryChannelLayer):
+        # Its queues belong to the loop serving the websockets; hand the send to that loop.
+        loop = _server_loop
+        if loop is not None and loop.is_running():
             asyncio.run_coroutine_threadsafe(layer.group_send(group, msg), loop).result(SEND_TIMEOUT_S)
-            return
-    async_to_sync(layer.group_send)(group, msg)
+        else:
+            async_to_sync(layer.group_send)(group, msg)
+        return
+    asyncio.run_coroutine_threadsafe(layer.group_send(group, msg), _sender()).result(SEND_TIMEOUT_S)
 
 
 def group_name(project_id: int) -> str:
