@@ -23,6 +23,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "tiles": "auto",
     "preprocess": "pad",
     "max_boxes": 5,
+    # When the box finder's strict thresholds (z 3 / 2) find nothing, one candidate found with these
+    # looser ones is still offered, so every image with a clearly unusual region gets something to
+    # accept or reject; its lower score says it is a weak candidate. None disables the fallback.
+    "fallback_z": [2.0, 1.5],
 }
 
 
@@ -83,12 +87,18 @@ def embed(
     return embed_batch(model, torch.stack(tensors))
 
 
-def boxes_for(result: Any, max_boxes: int) -> tuple[list[dict[str, float]], float]:
+def boxes_for(
+    result: Any, max_boxes: int, fallback_z: list[float] | None = None
+) -> tuple[list[dict[str, float]], float]:
     """Boxes (original pixels, best first) and the image score of one error-map result."""
     from workers.ml.boxes import BoxParams
     from workers.ml.boxes import analyse as find_boxes
 
     found, score, _ = find_boxes(result.pixel_map, result.prepared.original_unit, BoxParams(top_k=max_boxes))
+    if not found and fallback_z:
+        z_high, z_low = (float(v) for v in fallback_z)
+        relaxed = BoxParams(top_k=1, z_high=z_high, z_low=z_low)
+        found, _, _ = find_boxes(result.pixel_map, result.prepared.original_unit, relaxed)
     boxes = [
         {"x0": float(b.x0), "y0": float(b.y0), "x1": float(b.x1), "y1": float(b.y1), "score": float(b.score)}
         for b in found
@@ -106,7 +116,7 @@ def analyse(
     maps = compute_errormaps(model, images, windows, errormap_params(params))
     out = []
     for vector, result in zip(vectors, maps):
-        boxes, score = boxes_for(result, int(params.get("max_boxes", 5)))
+        boxes, score = boxes_for(result, int(params.get("max_boxes", 5)), params.get("fallback_z"))
         out.append(Analysis(vector, result.pixel_map, score, boxes))
     return out
 
