@@ -6,9 +6,12 @@ next to the image ("uncertain: p(fractured) = 0.52", "diverse: unlike anything l
 
 Multi-head uncertainty: each head's predictive entropy is divided by its maximum (log 2 for a
 binary head, log C for a C-class head, per label then averaged for a multilabel head), so every
-head scores in [0, 1]; an image's uncertainty is the mean over heads. A head with many classes
-therefore does not drown a binary one, and one confident head does not hide an uncertain one
-completely. The margin and ensemble scores are combined the same way.
+head scores in [0, 1]. Default combination (``max_rank``): each head's scores become percentile
+ranks over the images, and an image scores its best rank: it is worth labelling when it is among
+the most uncertain for *any* head. The plain mean of the normalised entropies (``mean``) is
+available; in the FracAtlas simulations it let a head that is near chance (uncertain everywhere)
+decide the ranking for all heads, and entropy sampling with it did worse than with ``max_rank``
+on every head (docs/active-learning.md). Margin and ensemble scores combine the same way.
 
 The default (``hybrid``): take the 10 x B most uncertain pool images, cluster their embeddings
 into B groups and take the most uncertain of each (uncertain, but not B near-duplicates), and
@@ -26,11 +29,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 
 from .coreset import kcenter_greedy, kmeans, medoids
 from .heads import HeadSpec, Schema
 
 STRATEGIES = ("random", "entropy", "margin", "ensemble", "kcenter", "hybrid", "cold_start")
+COMBINES = ("max_rank", "mean")
+DEFAULT_COMBINE = "max_rank"
 _EPS = 1e-12
 
 
@@ -67,28 +73,61 @@ def head_margin(spec: HeadSpec, probs: np.ndarray) -> np.ndarray:
     return 1.0 - (top2[:, 1] - top2[:, 0])
 
 
-def uncertainty(schema: Schema, probs: Mapping[str, np.ndarray], measure: str = "entropy") -> np.ndarray:
-    """Multi-head uncertainty [N]: the mean over heads of the normalised per-head score."""
+def combine_heads(per_head: np.ndarray, combine: str = DEFAULT_COMBINE) -> tuple[np.ndarray, np.ndarray]:
+    """Combines per-head scores [H, N] (each in [0, 1]) into one score per image.
+
+    Args:
+        per_head: normalised per-head uncertainty, higher = more uncertain.
+        combine: ``max_rank`` (default): each head's scores become percentile ranks over the N
+            images, an image scores its best rank (ties broken by the mean score); ``mean``: the mean
+            of the normalised scores.
+
+    Returns:
+        (combined [N], index of the head that leads each image's score [N]).
+    """
+    mean = per_head.mean(axis=0)
+    if combine == "mean":
+        return mean, np.argmax(per_head, axis=0)
+    if combine == "max_rank":
+        ranks = rankdata(per_head, axis=1) / per_head.shape[1]
+        return ranks.max(axis=0) + 1e-6 * mean, np.argmax(ranks, axis=0)
+    raise ValueError(f"unknown combine {combine!r}; known: {', '.join(COMBINES)}")
+
+
+def uncertainty_detail(
+    schema: Schema, probs: Mapping[str, np.ndarray], measure: str = "entropy", combine: str = DEFAULT_COMBINE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-head uncertainty [N] and the leading head of each image [N] (see ``combine_heads``)."""
     fn = head_entropy if measure == "entropy" else head_margin
-    return np.mean([fn(h, probs[h.name]) for h in schema.heads], axis=0)
+    return combine_heads(np.stack([fn(h, probs[h.name]) for h in schema.heads]), combine)
 
 
-def disagreement(schema: Schema, member_probs: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
+def uncertainty(
+    schema: Schema, probs: Mapping[str, np.ndarray], measure: str = "entropy", combine: str = DEFAULT_COMBINE
+) -> np.ndarray:
+    """Multi-head uncertainty [N] (``entropy`` or ``margin``), combined over heads."""
+    return uncertainty_detail(schema, probs, measure, combine)[0]
+
+
+def disagreement(
+    schema: Schema, member_probs: Sequence[Mapping[str, np.ndarray]], combine: str = DEFAULT_COMBINE
+) -> np.ndarray:
     """Ensemble disagreement [N]: per head, entropy of the mean minus mean entropy (mutual
-    information), normalised by the head's maximum entropy; mean over heads."""
+    information), normalised by the head's maximum entropy; combined over heads as uncertainty."""
     scores = []
     for h in schema.heads:
         stack = np.stack([np.asarray(m[h.name], dtype=np.float64) for m in member_probs])  # [M, N, C]
         mean_h = head_entropy(h, stack.mean(axis=0))
         each_h = np.mean([head_entropy(h, s) for s in stack], axis=0)
         scores.append(np.clip(mean_h - each_h, 0.0, None))
-    return np.mean(scores, axis=0)
+    return combine_heads(np.stack(scores), combine)[0]
 
 
-def explain_uncertain(schema: Schema, probs: Mapping[str, np.ndarray], i: int) -> str:
-    """ "uncertain: p(fractured) = 0.52" for the image's most uncertain head."""
-    ents = [(float(head_entropy(h, np.asarray(probs[h.name])[i : i + 1])[0]), h) for h in schema.heads]
-    _, h = max(ents, key=lambda e: e[0])
+def explain_uncertain(schema: Schema, probs: Mapping[str, np.ndarray], i: int, head: int | None = None) -> str:
+    """ "uncertain: p(fractured) = 0.52" for the given head (default: the image's most uncertain)."""
+    if head is None:
+        head = int(np.argmax([head_entropy(h, np.asarray(probs[h.name])[i : i + 1])[0] for h in schema.heads]))
+    h = schema.heads[head]
     p = np.asarray(probs[h.name])[i]
     if h.kind == "binary":
         return f"uncertain: p({h.name}) = {p[1]:.2f}"
@@ -132,6 +171,7 @@ def select(
     strata: Sequence[object] | np.ndarray | None = None,
     seed: int = 0,
     random_share: float = 0.1,
+    combine: str = DEFAULT_COMBINE,
 ) -> list[Pick]:
     """Picks ``budget`` images to label next.
 
@@ -147,6 +187,7 @@ def select(
         strata: [n] group of each image (e.g. body part) for ``cold_start``; None = one group.
         seed: randomness of ``random``, the random share and k-means.
         random_share: share of ``hybrid`` picks drawn at random.
+        combine: how per-head uncertainties combine (``max_rank`` or ``mean``, see ``combine_heads``).
 
     Returns:
         Up to ``budget`` picks with distinct indices from the pool, in pick order.
@@ -161,13 +202,14 @@ def select(
         return [Pick(int(i), "random: unbiased sample of the pool") for i in chosen]
     if strategy in ("entropy", "margin"):
         assert schema is not None and probs is not None, f"{strategy} needs schema and probs"
-        scores = uncertainty(schema, probs, strategy)
+        scores, lead = uncertainty_detail(schema, probs, strategy, combine)
         return [
-            Pick(int(i), explain_uncertain(schema, probs, int(i)), float(scores[i])) for i in _top(pool, scores, budget)
+            Pick(int(i), explain_uncertain(schema, probs, int(i), int(lead[i])), float(scores[i]))
+            for i in _top(pool, scores, budget)
         ]
     if strategy == "ensemble":
         assert schema is not None and member_probs, "ensemble needs schema and member_probs"
-        scores = disagreement(schema, member_probs)
+        scores = disagreement(schema, member_probs, combine)
         mean = {h.name: np.mean([m[h.name] for m in member_probs], axis=0) for h in schema.heads}
         return [
             Pick(
@@ -188,7 +230,7 @@ def select(
         return cold_start(embeddings, pool, budget, strata, seed)
     if strategy == "hybrid":
         assert schema is not None and probs is not None, "hybrid needs schema and probs"
-        return hybrid(embeddings, pool, budget, schema, probs, rng, random_share)
+        return hybrid(embeddings, pool, budget, schema, probs, rng, random_share, combine=combine)
     raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
 
 
@@ -201,11 +243,12 @@ def hybrid(
     rng: np.random.Generator,
     random_share: float = 0.1,
     candidates_per_pick: int = 10,
+    combine: str = DEFAULT_COMBINE,
 ) -> list[Pick]:
     """Uncertain and diverse: the most uncertain of each cluster of the top candidates, plus a random share."""
     n_random = int(round(budget * random_share))
     n_unc = budget - n_random
-    scores = uncertainty(schema, probs)
+    scores, lead = uncertainty_detail(schema, probs, "entropy", combine)
     cand = _top(pool, scores, min(len(pool), candidates_per_pick * max(n_unc, 1)))
     picks: list[Pick] = []
     taken: set[int] = set()
@@ -215,13 +258,13 @@ def hybrid(
             members = cand[labels == c]
             if len(members):
                 best = int(_top(members, scores, 1)[0])
-                picks.append(Pick(best, explain_uncertain(schema, probs, best), float(scores[best])))
+                picks.append(Pick(best, explain_uncertain(schema, probs, best, int(lead[best])), float(scores[best])))
                 taken.add(best)
         for i in cand:  # empty clusters (duplicates in the data): fall back to the next most uncertain
             if len(picks) >= n_unc:
                 break
             if int(i) not in taken:
-                picks.append(Pick(int(i), explain_uncertain(schema, probs, int(i)), float(scores[i])))
+                picks.append(Pick(int(i), explain_uncertain(schema, probs, int(i), int(lead[i])), float(scores[i])))
                 taken.add(int(i))
     rest = np.array([i for i in pool if int(i) not in taken], dtype=np.int64)
     k = min(budget - len(picks), len(rest))

@@ -74,19 +74,34 @@ def test_entropy_picks_the_most_uncertain_with_its_probability() -> None:
     assert picks[0].reason.startswith("uncertain: p(fractured) = 0.5")
 
 
-def test_multi_head_uncertainty_is_mean_of_normalised_entropies() -> None:
+def test_multi_head_uncertainty_mean_of_normalised_entropies() -> None:
     probs = {
         "fractured": np.array([[0.5, 0.5], [1.0, 0.0]]),
         "bodypart": np.array([[1.0, 0, 0, 0, 0], [0.2] * 5]),
     }
-    np.testing.assert_allclose(uncertainty(SCHEMA, probs), [0.5, 0.5], atol=1e-6)
+    np.testing.assert_allclose(uncertainty(SCHEMA, probs, combine="mean"), [0.5, 0.5], atol=1e-6)
+
+
+def test_max_rank_lets_every_head_bring_its_most_uncertain_image() -> None:
+    # fractured is near chance everywhere (all entropies ~1, tiny spread); bodypart is confident
+    # except on image 3. The mean follows fractured's noise; max_rank finds image 3 as well.
+    fr = np.array([0.50, 0.49, 0.48, 0.46, 0.47])
+    body = np.full((5, 5), 0.01)
+    body[:, 0] = 0.96
+    body[3] = [0.3, 0.3, 0.2, 0.1, 0.1]
+    probs = {"fractured": np.stack([1 - fr, fr], axis=1), "bodypart": body}
+    top2 = {p.index for p in select("entropy", 2, n=5, schema=SCHEMA, probs=probs)}
+    assert top2 == {0, 3}
+    picks = select("entropy", 2, n=5, schema=SCHEMA, probs=probs)
+    assert {p.index: p.reason for p in picks}[3].startswith("uncertain: bodypart hand 0.30 vs leg 0.30")
+    assert {p.index: p.reason for p in picks}[0] == "uncertain: p(fractured) = 0.50"
 
 
 def test_disagreement_is_zero_when_members_agree() -> None:
     inp = inputs()
     same = [inp["probs"]] * 3
-    assert np.allclose(disagreement(SCHEMA, same), 0.0)
-    assert disagreement(SCHEMA, inp["member_probs"]).max() > 0.01
+    assert np.allclose(disagreement(SCHEMA, same, combine="mean"), 0.0)
+    assert disagreement(SCHEMA, inp["member_probs"], combine="mean").max() > 0.01
 
 
 def test_kcenter_picks_the_far_point() -> None:
