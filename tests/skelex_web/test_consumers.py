@@ -17,7 +17,9 @@ from django.test import Client
 from skelex_web import events
 from skelex_web.asgi import application
 
-pytestmark = pytest.mark.django_db
+# Transactional: database_sync_to_async closes the connection around each call (CONN_MAX_AGE 0),
+# which would end a test wrapped in one transaction on PostgreSQL.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://testserver")
 
