@@ -241,7 +241,7 @@ class HeadsModel:
     config: HeadConfig
     net: MultiHeadNet
     temperatures: dict[str, float] = field(default_factory=dict)
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def logits(self, emb: np.ndarray, batch: int = 65536) -> dict[str, np.ndarray]:
         """Raw head logits for embeddings [N, D]."""

@@ -105,7 +105,9 @@ def fit_heads(
             continue
         temp = fit_temperature(h.kind, z, y) if calibrate else 1.0
         model.temperatures[h.name] = temp
-        model.metrics[h.name] = head_metrics(h.kind, y, probabilities(h.kind, z, temp))
+        scores = head_metrics(h.kind, y, probabilities(h.kind, z, temp))
+        # Undefined scores (one class only in the labels) become None: valid JSON for the platform.
+        model.metrics[h.name] = {k: (v if np.isfinite(v) else None) for k, v in scores.items()}
     return model
 
 

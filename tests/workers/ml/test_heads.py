@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from workers.ml.heads import HeadConfig, HeadsModel, Schema, encode_answers, suggestions, train_heads
+from workers.ml.heads import (
+    HeadConfig,
+    HeadsModel,
+    Schema,
+    _read_metadata,
+    encode_answers,
+    suggestions,
+    train_heads,
+)
 from workers.ml.heads_cv import fit_heads
 from workers.ml.metrics_cls import auprc, auroc, balanced_accuracy, ece, head_metrics
 
@@ -92,6 +100,16 @@ def test_heads_learn_and_report_cv_metrics() -> None:
     assert probs["bodypart"].shape == (5, 3)
     np.testing.assert_allclose(probs["bodypart"].sum(axis=1), 1.0)
     assert probs["implants"].shape == (5, 2)
+
+
+def test_undefined_cv_scores_are_json_null() -> None:
+    x, t = synthetic(n=60)
+    t["fractured"][:] = 0  # one class only: AUROC is undefined
+    model = fit_heads(x, t, SCHEMA, folds=3)
+    assert model.metrics["fractured"]["auroc"] is None
+    metadata = _read_metadata(model.to_bytes())
+    assert "NaN" not in metadata["metrics"]
+    assert HeadsModel.from_bytes(model.to_bytes()).metrics["fractured"]["auroc"] is None
 
 
 def test_class_weighting_balances_a_rare_class() -> None:
