@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/skelex
 NODE_STAMP := frontend/node_modules/.installed-stamp
 
-.PHONY: install demo test test-sqlite test-postgres test-js check lint format migrate bench clean
+.PHONY: install demo test test-sqlite test-e2e test-postgres test-js check lint format migrate bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,10 +30,15 @@ demo: install migrate
 	$(PY) manage.py demo
 
 ## test: the whole suite on SQLite (default), the Django suite again on PostgreSQL, and the JS tests
-test: install test-sqlite test-postgres test-js
+test: install test-sqlite test-e2e test-postgres test-js
 
+# Browser tests run in their own process: Playwright's event loop must not be alive while the
+# integration tests use Django's synchronous database calls.
 test-sqlite: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e -m e2e $(PYTEST_ARGS)
 
 test-postgres: $(STAMP)
 	DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest tests/skelex_web -m "not e2e and not integration" -q $(PYTEST_ARGS)
