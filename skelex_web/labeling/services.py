@@ -177,15 +177,7 @@ def update_annotation(*, actor: Any, annotation_id: int, version: int, changes: 
     annotation.version += 1
     annotation.updated_by = actor
     annotation.save()
-    record(
-        actor=actor,
-        action="annotation.update",
-        target=annotation,
-        project=annotation.project,
-        before=before,
-        after=snapshot(annotation),
-    )
-    _notify_saved(annotation, actor)
+    _audit_and_notify(annotation, actor, "annotation.update", before)
     return annotation
 
 
@@ -206,15 +198,7 @@ def delete_annotation(*, actor: Any, annotation_id: int, version: int) -> Annota
         Suggestion.objects.filter(pk=annotation.suggestion_id).update(
             state=SuggestionState.PENDING, resolved_by=None, resolved_at=None
         )
-    record(
-        actor=actor,
-        action="annotation.delete",
-        target=annotation,
-        project=annotation.project,
-        before=before,
-        after=snapshot(annotation),
-    )
-    _notify_saved(annotation, actor)
+    _audit_and_notify(annotation, actor, "annotation.delete", before)
     return annotation
 
 
@@ -263,6 +247,18 @@ def accept_all(*, actor: Any, image: Image) -> list[Annotation]:
     require_role(actor, image.project, Role.ANNOTATOR)
     pending = list(Suggestion.objects.filter(image=image, kind=AnnotationKind.BOX, state=SuggestionState.PENDING))
     return [accept_suggestion(actor=actor, suggestion=s) for s in pending]
+
+
+def _audit_and_notify(annotation: Annotation, actor: Any, action: str, before: dict[str, Any]) -> None:
+    record(
+        actor=actor,
+        action=action,
+        target=annotation,
+        project=annotation.project,
+        before=before,
+        after=snapshot(annotation),
+    )
+    _notify_saved(annotation, actor)
 
 
 def _notify_saved(annotation: Annotation, actor: Any) -> None:
