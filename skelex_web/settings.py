@@ -123,6 +123,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
 STATICFILES_DIRS = [("frontend", BASE_DIR / "frontend" / "src")]
+# Serve static files from the ASGI app itself (demo and single-process deployments).
+SERVE_STATIC = env_bool("SERVE_STATIC", True)
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 

@@ -20,7 +20,7 @@ def learning_curve_svg(rounds: list[dict[str, Any]], metric: str = "auroc", widt
             if isinstance(value, int | float):
                 series.setdefault(head, []).append((r["n_labelled"], float(value)))
     xs = [x for pts in series.values() for x, _ in pts] or [0, 1]
-    x_max = max(max(xs), 1)
+    x_max = max(max(xs), 10)  # at least 0..10 so the axis ticks stay whole numbers
     y_min, y_max = 0.4, 1.0
 
     def sx(x: float) -> float:

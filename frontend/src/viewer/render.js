@@ -9,6 +9,7 @@
 import { HANDLES, handlePoint, length, toScreen, viewMatrix, visibleRect } from "./geometry.js";
 import { applyLut, buildLut } from "./lut.js";
 import { Pyramid } from "./pyramid.js";
+import { formatScore } from "./score.js";
 
 /** @typedef {import("./store.js").Store} Store */
 
@@ -188,7 +189,7 @@ export class Renderer {
       ctx.strokeStyle = selected ? "#ffee58" : "#fdd835";
       ctx.strokeRect(r.x, r.y, r.w, r.h);
       ctx.setLineDash([]);
-      this.tag(`${sg.label || "suggestion"} ${(sg.score * 100).toFixed(0)}%`, r.x, r.y, "#fdd835");
+      this.tag(`${sg.label || "suggestion"} ${formatScore(sg)}`, r.x, r.y, "#fdd835");
       if (selected) this.handles(sg);
     }
     for (const a of store.boxes()) {

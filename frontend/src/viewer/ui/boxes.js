@@ -7,6 +7,7 @@ import { updateBox } from "../commands/updateBox.js";
 import { deleteBox } from "../commands/deleteBox.js";
 import { acceptSuggestion } from "../commands/acceptSuggestion.js";
 import { rejectSuggestion } from "../commands/rejectSuggestion.js";
+import { formatScore } from "../score.js";
 
 const ORIGIN = { manual: "manual", "suggestion-accepted": "accepted", "suggestion-edited": "edited", imported: "imported" };
 
@@ -42,7 +43,7 @@ export function mountBoxes(root, ctx) {
                 },
                 el("span", { class: "swatch dashed" }),
                 el("span", { class: "name", text: sg.label || "suggestion" }),
-                el("span", { class: "score", text: `${(sg.score * 100).toFixed(0)}%` }),
+                el("span", { class: "score", text: formatScore(sg) }),
                 el("button", { class: "mini ok", title: "Accept (A)", text: "✓", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(acceptSuggestion(store, sg.id)); } }),
                 el("button", { class: "mini no", title: "Reject (R)", text: "✕", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(rejectSuggestion(store, sg.id)); } }),
               ),
