@@ -13,7 +13,8 @@ Event types (the ``type`` field of every message)::
     image.analysed     {"image": id, "status": "analysed" | "failed", "image_score": float | None,
                         "suggestions": int, "error": str}
     suggestions.ready  {"image": id, "count": int, "model_version": id}
-    suggestion.resolved {"image": id, "suggestion": id, "state": "rejected"}  (accepted/edited come as annotation.saved)
+    suggestion.resolved {"image": id, "suggestion": id, "state": "rejected" | "pending"}
+                       (pending = a rejection undone; accepted/edited come as annotation.saved)
     annotation.saved   {"annotation": id, "image": id, "author": id, "version": int, "deleted": bool}
     queue.updated      {"reason": str}
     job.progress       {"job": str, "done": int, "total": int}

@@ -23,6 +23,7 @@ function fakeApi(replies) {
     updateAnnotation: (...a) => next("update", a),
     deleteAnnotation: (...a) => next("delete", a),
     rejectSuggestion: (...a) => next("reject", a),
+    reopenSuggestion: (...a) => next("reopen", a),
   };
 }
 
@@ -202,4 +203,17 @@ test("a record brought in by a live refresh before our create's response is not 
   await new Autosave(store, api, { imageId: 1 }).flush();
   assert.deepEqual(store.state.annotations, [a]);
   assert.equal(a.id, 9);
+});
+
+test("undoing a saved rejection reopens the suggestion on the server", async () => {
+  const store = new Store(config);
+  store.state.suggestions = [{ id: 7, kind: "box", state: "pending", savedState: "rejected" }];
+  const api = fakeApi([{ ok: true, status: 200, data: { id: 7, state: "pending" } }]);
+  const sync = new Autosave(store, api, { imageId: 1 });
+  assert.equal(sync.unsavedCount(), 1);
+  await sync.flush();
+  await sync.flush();
+  assert.deepEqual(api.calls, [["reopen", 7]]);
+  assert.equal(store.state.suggestions[0].savedState, "pending");
+  assert.equal(sync.unsavedCount(), 0);
 });

@@ -129,3 +129,9 @@ class SuggestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def reject(self, request: Request, pk: str | None = None) -> Response:
         suggestion = services.reject_suggestion(actor=request.user, suggestion=self.get_object())
         return Response(SuggestionSerializer(suggestion).data)
+
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, pk: str | None = None) -> Response:
+        """Undo a rejection (the suggestion is pending again)."""
+        suggestion = services.reopen_suggestion(actor=request.user, suggestion=self.get_object())
+        return Response(SuggestionSerializer(suggestion).data)

@@ -242,6 +242,35 @@ def reject_suggestion(*, actor: Any, suggestion: Suggestion) -> Suggestion:
 
 
 @transaction.atomic
+def reopen_suggestion(*, actor: Any, suggestion: Suggestion) -> Suggestion:
+    """Undoes a rejection: the suggestion is pending again (the viewer's undo of ``R``)."""
+    require_role(actor, suggestion.project, Role.ANNOTATOR)
+    suggestion = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
+    if suggestion.state != SuggestionState.REJECTED:
+        raise ValidationError(
+            {"state": [f"only a rejected suggestion can be reopened; this one is {suggestion.state}"]}
+        )
+    suggestion.state = SuggestionState.PENDING
+    suggestion.resolved_by = None
+    suggestion.resolved_at = None
+    suggestion.save(update_fields=["state", "resolved_by", "resolved_at"])
+    record(
+        actor=actor,
+        action="suggestion.reopen",
+        target=suggestion,
+        project=suggestion.project,
+        before={"state": "rejected"},
+        after={"state": "pending"},
+    )
+    _publish(
+        suggestion.project_id,
+        "suggestion.resolved",
+        {"image": suggestion.image_id, "suggestion": suggestion.pk, "state": "pending"},
+    )
+    return suggestion
+
+
+@transaction.atomic
 def accept_all(*, actor: Any, image: Image) -> list[Annotation]:
     """Accepts every pending box suggestion of the image."""
     require_role(actor, image.project, Role.ANNOTATOR)

@@ -132,3 +132,20 @@ def test_annotators_cannot_edit_each_others_work(image: Any, personas: Any, clie
     response = client_for("annotator").patch(f"/api/annotations/{ann.pk}/", {"version": 1, "x1": 99}, format="json")
     assert response.status_code == 403
     assert Annotation.objects.get(pk=ann.pk).version == 1
+
+
+def test_a_rejection_can_be_undone_and_the_suggestion_accepted_after(
+    image: Any, personas: Any, client_for: Any
+) -> None:
+    client = client_for("annotator")
+    s = SuggestionFactory(image=image)
+    client.post(f"/api/suggestions/{s.pk}/reject/")
+    reopened = client.post(f"/api/suggestions/{s.pk}/reopen/")
+    assert reopened.status_code == 200 and reopened.json()["state"] == "pending"
+    assert reopened.json()["resolved_by"] is None
+    assert client.post(f"/api/suggestions/{s.pk}/accept/").status_code == 201
+    # Only rejected suggestions reopen; viewers cannot.
+    assert client.post(f"/api/suggestions/{s.pk}/reopen/").status_code == 400
+    assert client_for("viewer").post(f"/api/suggestions/{s.pk}/reopen/").status_code == 403
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["suggestion.reject", "suggestion.reopen", "annotation.create"]

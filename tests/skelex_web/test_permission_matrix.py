@@ -50,6 +50,11 @@ OPS = [
     Op("read suggestion", "get", "/api/suggestions/{suggestion}/", Role.VIEWER),
     Op("accept suggestion", "post", "/api/suggestions/{suggestion}/accept/", Role.ANNOTATOR),
     Op("reject suggestion", "post", "/api/suggestions/{suggestion}/reject/", Role.ANNOTATOR),
+    Op("reopen suggestion", "post", "/api/suggestions/{rejected}/reopen/", Role.ANNOTATOR),
+    Op("retrain", "post", "/api/projects/{project}/retrain/", Role.LEAD),
+    Op("claim image", "post", "/api/images/{image}/claim/", Role.ANNOTATOR),
+    Op("read queue", "get", "/api/projects/{project}/queue/", Role.VIEWER),
+    Op("learning curve", "get", "/api/projects/{project}/learning-curve/", Role.VIEWER),
 ]
 PEOPLE = ["lead", "reviewer", "annotator", "viewer", "outsider"]
 
@@ -66,6 +71,7 @@ def _objects(project: Any) -> dict[str, Any]:
         "image": image.pk,
         "annotation": AnnotationFactory(image=image, author=lead).pk,
         "suggestion": SuggestionFactory(image=image).pk,
+        "rejected": SuggestionFactory(image=image, state="rejected").pk,
     }
 
 

@@ -122,4 +122,5 @@ export const api = {
   annotation: (id) => request("GET", `/api/annotations/${id}/`),
   /** @param {number} id */
   rejectSuggestion: (id) => request("POST", `/api/suggestions/${id}/reject/`, {}),
+  reopenSuggestion: (id) => request("POST", `/api/suggestions/${id}/reopen/`, {}),
 };

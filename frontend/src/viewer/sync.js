@@ -19,6 +19,7 @@ import { isDirty, snapshot } from "./store.js";
  *   updateAnnotation: (id: number, body: any) => Promise<Reply>,
  *   deleteAnnotation: (id: number, version: number) => Promise<Reply>,
  *   rejectSuggestion: (id: number) => Promise<Reply>,
+ *   reopenSuggestion: (id: number) => Promise<Reply>,
  * }} SaveApi
  */
 
@@ -88,7 +89,7 @@ export class Autosave {
   /** @returns {number} unsaved changes, conflicted and refused ones included */
   unsavedCount() {
     const s = this.store.state;
-    return s.annotations.filter(isDirty).length + s.suggestions.filter((x) => x.state === "rejected" && x.savedState === "pending").length;
+    return s.annotations.filter(isDirty).length + s.suggestions.filter(rejectionUnsaved).length;
   }
 
   /**
@@ -135,15 +136,16 @@ export class Autosave {
       }
     }
     for (const s of this.store.state.suggestions) {
-      if (s.state !== "rejected" || s.savedState !== "pending") continue;
+      if (!rejectionUnsaved(s)) continue;
       this.setStatus("saving");
-      const r = await this.api.rejectSuggestion(s.id);
+      const reopen = s.state === "pending";  // an undone rejection
+      const r = reopen ? await this.api.reopenSuggestion(s.id) : await this.api.rejectSuggestion(s.id);
       if (r.status === 0 || r.status >= 500) {
         this.fail(r);
         return true;
       }
-      // Saved, or refused because it is already resolved: either way the server decided.
-      s.savedState = r.ok ? "rejected" : (r.data?.state ?? "rejected");
+      // Saved, or refused because the server already holds another state: either way it decided.
+      s.savedState = r.ok ? s.state : (r.data?.state ?? s.state);
     }
     return false;
   }
@@ -285,4 +287,13 @@ export class Autosave {
     this.store.emit("annotations");
     return null;
   }
+}
+
+/**
+ * A rejection (or the undo of one) the server has not recorded yet.
+ * @param {{state: string, savedState?: string}} s
+ * @returns {boolean}
+ */
+function rejectionUnsaved(s) {
+  return (s.state === "rejected" && s.savedState === "pending") || (s.state === "pending" && s.savedState === "rejected");
 }
