@@ -116,19 +116,8 @@ def start_export(
     *, version: DatasetVersion, actor: Any = None, fmt: str = ExportFormat.COCO, images: str = ImageMode.PNG16
 ) -> ExportJob:
     """Creates an export job and enqueues ``workers.export.build`` once the transaction commits."""
-    if fmt not in ExportFormat.values:
-        raise ValueError(f"unknown format {fmt!r}; one of {', '.join(ExportFormat.values)}")
-    if images not in ImageMode.values:
-        raise ValueError(f"unknown image mode {images!r}; one of {', '.join(ImageMode.values)}")
     with transaction.atomic():
-        job = ExportJob.objects.create(
-            version=version,
-            format=fmt,
-            images=images,
-            total=version.image_count,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
-        )
-        audit(actor=actor, action="export.start", target=job, project=version.project, after={"format": fmt})
+        job = _create_job(version, actor, fmt, images)
 
         def send() -> None:
             from skelex_web.celery import app
@@ -189,12 +178,22 @@ def run_export(job_id: int) -> ExportJob:
 def export_now(*, version: DatasetVersion, fmt: str, images: str, actor: Any = None) -> ExportJob:
     """Creates and runs an export inline (command line, tests): no broker needed."""
     with transaction.atomic():
-        job = ExportJob.objects.create(
-            version=version,
-            format=fmt,
-            images=images,
-            total=version.image_count,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
-        )
-        audit(actor=actor, action="export.start", target=job, project=version.project, after={"format": fmt})
+        job = _create_job(version, actor, fmt, images)
     return run_export(job.pk)
+
+
+def _create_job(version: DatasetVersion, actor: Any, fmt: str, images: str) -> ExportJob:
+    """Validates format and image mode, then stores an audited, queued job (caller holds a transaction)."""
+    if fmt not in ExportFormat.values:
+        raise ValueError(f"unknown format {fmt!r}; one of {', '.join(ExportFormat.values)}")
+    if images not in ImageMode.values:
+        raise ValueError(f"unknown image mode {images!r}; one of {', '.join(ImageMode.values)}")
+    job = ExportJob.objects.create(
+        version=version,
+        format=fmt,
+        images=images,
+        total=version.image_count,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    audit(actor=actor, action="export.start", target=job, project=version.project, after={"format": fmt})
+    return job

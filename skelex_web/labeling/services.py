@@ -216,56 +216,44 @@ def accept_suggestion(*, actor: Any, suggestion: Suggestion) -> Annotation:
     return create_annotation(actor=actor, image=suggestion.image, data=data)
 
 
-@transaction.atomic
 def reject_suggestion(*, actor: Any, suggestion: Suggestion) -> Suggestion:
-    require_role(actor, suggestion.project, Role.ANNOTATOR)
-    suggestion = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
-    if suggestion.state != SuggestionState.PENDING:
-        raise ValidationError({"state": [f"already {suggestion.state}"]})
-    suggestion.state = SuggestionState.REJECTED
-    suggestion.resolved_by = actor
-    suggestion.resolved_at = timezone.now()
-    suggestion.save(update_fields=["state", "resolved_by", "resolved_at"])
-    record(
-        actor=actor,
-        action="suggestion.reject",
-        target=suggestion,
-        project=suggestion.project,
-        after={"state": "rejected"},
+    return _move_suggestion(
+        actor, suggestion, SuggestionState.PENDING, SuggestionState.REJECTED, "suggestion.reject", "already {state}"
     )
-    _publish(
-        suggestion.project_id,
-        "suggestion.resolved",
-        {"image": suggestion.image_id, "suggestion": suggestion.pk, "state": "rejected"},
-    )
-    return suggestion
 
 
-@transaction.atomic
 def reopen_suggestion(*, actor: Any, suggestion: Suggestion) -> Suggestion:
     """Undoes a rejection: the suggestion is pending again (the viewer's undo of ``R``)."""
+    return _move_suggestion(
+        actor,
+        suggestion,
+        SuggestionState.REJECTED,
+        SuggestionState.PENDING,
+        "suggestion.reopen",
+        "only a rejected suggestion can be reopened; this one is {state}",
+    )
+
+
+@transaction.atomic
+def _move_suggestion(
+    actor: Any, suggestion: Suggestion, expect: str, new: str, action: str, refusal: str
+) -> Suggestion:
+    """Rejects or reopens under a row lock; audited and announced (``suggestion.resolved``)."""
     require_role(actor, suggestion.project, Role.ANNOTATOR)
     suggestion = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
-    if suggestion.state != SuggestionState.REJECTED:
-        raise ValidationError(
-            {"state": [f"only a rejected suggestion can be reopened; this one is {suggestion.state}"]}
-        )
-    suggestion.state = SuggestionState.PENDING
-    suggestion.resolved_by = None
-    suggestion.resolved_at = None
+    if suggestion.state != expect:
+        raise ValidationError({"state": [refusal.format(state=suggestion.state)]})
+    suggestion.state = new
+    resolved = new != SuggestionState.PENDING
+    suggestion.resolved_by = actor if resolved else None
+    suggestion.resolved_at = timezone.now() if resolved else None
     suggestion.save(update_fields=["state", "resolved_by", "resolved_at"])
-    record(
-        actor=actor,
-        action="suggestion.reopen",
-        target=suggestion,
-        project=suggestion.project,
-        before={"state": "rejected"},
-        after={"state": "pending"},
-    )
+    record(actor=actor, action=action, target=suggestion, project=suggestion.project, before={"state": expect},
+           after={"state": new})  # fmt: skip
     _publish(
         suggestion.project_id,
         "suggestion.resolved",
-        {"image": suggestion.image_id, "suggestion": suggestion.pk, "state": "pending"},
+        {"image": suggestion.image_id, "suggestion": suggestion.pk, "state": new},
     )
     return suggestion
 
