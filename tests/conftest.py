@@ -58,3 +58,17 @@ def client_for(personas: dict[str, Any]) -> Callable[[str], APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Records ``(task name, args)`` sent to the broker, the edge of the web process; clears the
+    cache so no retrain looks pending from an earlier test."""
+    from django.core.cache import cache
+
+    from skelex_web.celery import app
+
+    sent: list[tuple[str, Any]] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, **kw: sent.append((name, args)))
+    cache.clear()
+    return sent

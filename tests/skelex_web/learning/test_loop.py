@@ -41,21 +41,8 @@ def answer(image: Image, user: Any, value: str) -> None:
     )
 
 
-@pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
-    """Records what is sent to the broker (the edge of the process); on_commit runs immediately."""
-    from skelex_web.celery import app
-
-    sent: list[tuple[str, Any]] = []
-    monkeypatch.setattr(app, "send_task", lambda name, args=None, **kw: sent.append((name, args)))
-    from django.core.cache import cache
-
-    cache.clear()
-    return sent
-
-
 def test_retrain_is_requested_after_n_new_labels(
-    pool: list[Image], project: Any, client_for: Any, enqueued: list, django_capture_on_commit_callbacks: Any
+    pool: list[Image], project: Any, client_for: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
 ) -> None:
     project.settings = {**project.settings, "retrain_every": 3}
     project.save()
@@ -68,14 +55,14 @@ def test_retrain_is_requested_after_n_new_labels(
                 format="json",
             )
         assert r.status_code == 201
-        assert len(enqueued) == (1 if n == 3 else 0)
-    assert enqueued[0] == ("workers.learning.retrain", [project.pk])
+        assert len(sent_tasks) == (1 if n == 3 else 0)
+    assert sent_tasks[0] == ("workers.learning.retrain", [project.pk])
     # An unknown answer is not a label: it does not count towards the next round.
     assert loop.labels_since_last_round(project) == 3
 
 
 def test_a_round_trains_heads_writes_suggestions_and_orders_the_queue(
-    pool: list[Image], project: Any, personas: Any, enqueued: list
+    pool: list[Image], project: Any, personas: Any, sent_tasks: list
 ) -> None:
     for image in pool[:10] + pool[20:30]:
         answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
@@ -125,7 +112,7 @@ def test_claim_endpoint_refuses_an_image_open_elsewhere(pool: list[Image], clien
     assert response.status_code == 409 and response.json()["claimed_by"] == "ana"
 
 
-def test_retrain_endpoint_is_for_leads(pool: list[Image], project: Any, client_for: Any, enqueued: list) -> None:
+def test_retrain_endpoint_is_for_leads(pool: list[Image], project: Any, client_for: Any, sent_tasks: list) -> None:
     assert client_for("annotator").post(f"/api/projects/{project.pk}/retrain/").status_code == 403
     response = client_for("lead").post(f"/api/projects/{project.pk}/retrain/")
     assert response.status_code == 202 and response.json() == {"queued": True}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from skelex_web.exports.models import DatasetVersion, ExportJob
@@ -23,16 +22,6 @@ def browser_for(personas: dict[str, Any]) -> Any:
     return make
 
 
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
-    from skelex_web.celery import app
-
-    calls: list[tuple[str, Any]] = []
-    monkeypatch.setattr(app, "send_task", lambda name, args=None, **kw: calls.append((name, args)))
-    cache.clear()
-    return calls
-
-
 def test_leads_see_the_curve_retrain_and_export(project: Any, browser_for: Any) -> None:
     page = browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
     assert "<svg" in page and "Retrain now" in page and "Export a new dataset version" in page
@@ -42,21 +31,21 @@ def test_leads_see_the_curve_retrain_and_export(project: Any, browser_for: Any) 
 
 
 def test_retrain_button_queues_one_round(
-    project: Any, browser_for: Any, sent: list, django_capture_on_commit_callbacks: Any
+    project: Any, browser_for: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         response = browser_for("lead").post(f"/projects/{project.pk}/retrain/", follow=True)
     assert "Training round queued" in response.content.decode()
-    assert sent == [("workers.learning.retrain", [project.pk])]
+    assert sent_tasks == [("workers.learning.retrain", [project.pk])]
     with django_capture_on_commit_callbacks(execute=True):
         again = browser_for("lead").post(f"/projects/{project.pk}/retrain/", follow=True)
-    assert "already queued" in again.content.decode() and len(sent) == 1
+    assert "already queued" in again.content.decode() and len(sent_tasks) == 1
     assert browser_for("annotator").post(f"/projects/{project.pk}/retrain/").status_code == 403
     assert browser_for("outsider").post(f"/projects/{project.pk}/retrain/").status_code == 404
 
 
 def test_export_button_snapshots_a_version_and_queues_the_export(
-    project: Any, browser_for: Any, sent: list, django_capture_on_commit_callbacks: Any
+    project: Any, browser_for: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
 ) -> None:
     ImageFactory(project=project)
     with django_capture_on_commit_callbacks(execute=True):
@@ -67,7 +56,7 @@ def test_export_button_snapshots_a_version_and_queues_the_export(
     version = DatasetVersion.objects.get(project=project)
     job = ExportJob.objects.get(version=version)
     assert (version.split_seed, job.format, job.images) == (3, "yolo", "png8")
-    assert sent == [("workers.export.build", [job.pk])]
+    assert sent_tasks == [("workers.export.build", [job.pk])]
     assert browser_for("reviewer").post(f"/projects/{project.pk}/export/", {"format": "coco"}).status_code == 403
     bad = browser_for("lead").post(f"/projects/{project.pk}/export/", {"format": "tiff"}, follow=True)
     assert "Export not started" in bad.content.decode()
