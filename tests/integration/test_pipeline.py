@@ -321,7 +321,15 @@ def test_the_worker_reconnects_after_redis_restarts(stack: Stack, world: dict[st
         pass  # the server closes the connection as it goes down
     wait_until(lambda: subprocess.run(["redis-cli", "ping"], capture_output=True).returncode != 0, 10, "redis down")
     subprocess.run(REDIS_START, check=True, capture_output=True)
-    wait_until(lambda: client.ping(), 20, "redis back")
+
+    def redis_back() -> bool:
+        # The daemonised server may still be binding its port: a refused connection means "not yet".
+        try:
+            return bool(client.ping())
+        except redis.exceptions.ConnectionError:
+            return False
+
+    wait_until(redis_back, 20, "redis back")
 
     ids = [i.pk for i in make_images(world, range(400, 403))]
     stack.enqueue(ids)
