@@ -66,16 +66,43 @@ class RadiographAugment:
         cx, cy, cw, ch = self._crop(h, w, rng)
         angle = math.radians(rng.uniform(-self.max_rotation_deg, self.max_rotation_deg))
         flip = -1.0 if rng.random() < self.hflip_p else 1.0
-        cos, sin = math.cos(angle), math.sin(angle)
-        # Pixel offset from the crop centre for an output coordinate o in [-1, 1]^2:
-        # rotation @ diag(flip * cw / 2, ch / 2) @ o.
-        m = np.array([[cos, -sin], [sin, cos]]) @ np.diag([flip * cw / 2, ch / 2])
-        sx, sy = 2.0 / w, 2.0 / h
-        theta = np.array(
-            [[sx * m[0, 0], sx * m[0, 1], sx * cx - 1.0], [sy * m[1, 0], sy * m[1, 1], sy * cy - 1.0]],
-            dtype=np.float32,
-        )
-        return torch.from_numpy(theta)
+        arrays = (np.array([v], dtype=np.float64) for v in (cx, cy, cw, ch, angle, flip, h, w))
+        return torch.from_numpy(affine_thetas(*arrays)[0])
+
+    def draw_batch(self, heights: np.ndarray, widths: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The random parameters of len(heights) views at once (the same distributions as ``__call__``).
+
+        Used where views are made a whole batch at a time (``device_views.py``): one vectorised draw
+        instead of a generator per sample. Returns ``theta`` [B, 2, 3] (image-normalised, as
+        ``theta``) and ``gamma``, ``contrast``, ``bright`` [B].
+        """
+        h = np.asarray(heights, dtype=np.float64)
+        w = np.asarray(widths, dtype=np.float64)
+        n = len(h)
+        tries = 10
+        crop = rng.random(n) >= self.letterbox_p
+        share = rng.uniform(*self.scale, size=(n, tries))
+        aspect = np.exp(rng.uniform(math.log(self.ratio[0]), math.log(self.ratio[1]), size=(n, tries)))
+        cw_all = np.sqrt(share * (h * w)[:, None] * aspect)
+        ch_all = np.sqrt(share * (h * w)[:, None] / aspect)
+        fits = (cw_all <= w[:, None]) & (ch_all <= h[:, None])
+        first = fits.argmax(axis=1)
+        crop &= fits.any(axis=1)  # ten misses: the letterboxed whole image, as in ``_crop``
+        rows = np.arange(n)
+        side = np.maximum(h, w)
+        cw = np.where(crop, cw_all[rows, first], side)
+        ch = np.where(crop, ch_all[rows, first], side)
+        u = rng.random((n, 2))
+        cx = np.where(crop, cw / 2 + u[:, 0] * (w - cw), w / 2)
+        cy = np.where(crop, ch / 2 + u[:, 1] * (h - ch), h / 2)
+        angle = np.radians(rng.uniform(-self.max_rotation_deg, self.max_rotation_deg, size=n))
+        flip = np.where(rng.random(n) < self.hflip_p, -1.0, 1.0)
+        return {
+            "theta": affine_thetas(cx, cy, cw, ch, angle, flip, h, w),
+            "gamma": np.exp(rng.uniform(math.log(self.gamma[0]), math.log(self.gamma[1]), size=n)),
+            "contrast": 1.0 + rng.uniform(-self.contrast, self.contrast, size=n),
+            "bright": rng.uniform(-self.brightness, self.brightness, size=n),
+        }
 
     def __call__(self, arr: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         """arr: [H, W] in [0, 1] -> [1, S, S] in [0, 1]."""
@@ -86,8 +113,44 @@ class RadiographAugment:
         gamma = math.exp(rng.uniform(math.log(self.gamma[0]), math.log(self.gamma[1])))
         contrast = 1.0 + rng.uniform(-self.contrast, self.contrast)
         bright = rng.uniform(-self.brightness, self.brightness)
-        out = out.clamp(0.0, 1.0).pow(gamma)
-        return ((out - 0.5) * contrast + 0.5 + bright).clamp(0.0, 1.0)
+        params = (torch.tensor([v], dtype=torch.float32) for v in (gamma, contrast, bright))
+        return jitter(out[None], *params)[0]
+
+
+def affine_thetas(
+    cx: np.ndarray,
+    cy: np.ndarray,
+    cw: np.ndarray,
+    ch: np.ndarray,
+    angle: np.ndarray,
+    flip: np.ndarray,
+    h: np.ndarray,
+    w: np.ndarray,
+) -> np.ndarray:
+    """[B, 2, 3] float32 maps from output to input normalised coordinates (``F.affine_grid``'s convention).
+
+    A view is a crop of size (cw, ch) pixels centred on (cx, cy), rotated by ``angle`` (radians) and
+    mirrored when ``flip`` is -1; the pixel offset from the crop centre for an output coordinate o in
+    [-1, 1]^2 is rotation @ diag(flip * cw / 2, ch / 2) @ o, then scaled to the image's [-1, 1].
+    """
+    cos, sin = np.cos(angle), np.sin(angle)
+    a, b = flip * cw / 2, ch / 2
+    sx, sy = 2.0 / w, 2.0 / h
+    theta = np.empty((len(cx), 2, 3), dtype=np.float32)
+    theta[:, 0, 0] = sx * cos * a
+    theta[:, 0, 1] = -sx * sin * b
+    theta[:, 0, 2] = sx * cx - 1.0
+    theta[:, 1, 0] = sy * sin * a
+    theta[:, 1, 1] = sy * cos * b
+    theta[:, 1, 2] = sy * cy - 1.0
+    return theta
+
+
+def jitter(views: torch.Tensor, gamma: torch.Tensor, contrast: torch.Tensor, bright: torch.Tensor) -> torch.Tensor:
+    """Gamma, contrast and brightness per view ([B] each) on [B, 1, S, S] views in [0, 1]; result clipped to [0, 1]."""
+    g, c, b = (t.to(views.dtype).view(-1, 1, 1, 1) for t in (gamma, contrast, bright))
+    out = views.clamp(0.0, 1.0).pow(g)
+    return ((out - 0.5) * c + 0.5 + b).clamp(0.0, 1.0)
 
 
 def normalize(

@@ -36,6 +36,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--time-budget-min", type=float, default=None, help="cosine schedule over wall time; the run ends at the budget"
     )
+    parser.add_argument(
+        "--device-views",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make augmented views on the training device, a batch at a time (default: on for CUDA)",
+    )
+    parser.add_argument(
+        "--save-every-min",
+        type=float,
+        default=None,
+        help="write weights and last.pt at most this often (default: each epoch)",
+    )
     parser.add_argument("--export-fp16", default=None, help="also write final fp16 weights to this X.safetensors")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -65,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         time_budget_min=args.time_budget_min,
         progress=not args.no_progress,
+        device_views=args.device_views,
+        save_every_min=args.save_every_min,
     )
     result = pretrain(cfg)
     print(

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from .augment import RadiographAugment, normalize
 from .datacache import CacheEntry, build_cache, list_images, load_cached
+from .device_views import DeviceViews
 from .model import MaskedAutoencoderViT, autocast_for, create_model, pick_device
 from .pretrain_io import load_weights, plot_loss, save_state, save_weights, write_metrics
 
@@ -61,6 +62,8 @@ class PretrainConfig:
     progress: bool = True
     plot_every: int | None = 5  # loss.png every N epochs and at the end; 0: only at the end; None: never
     model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. tiny test sizes
+    device_views: bool | None = None  # augment on the device (see device_views.py); None: on for CUDA
+    save_every_min: float | None = None  # write checkpoint + last.pt at most this often (None: every epoch)
 
 
 @dataclass
@@ -157,8 +160,13 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
     model = _build_model(cfg).to(device)
     batch_size = min(cfg.batch_size, len(entries))
     peak_lr = cfg.lr if cfg.lr is not None else cfg.blr * batch_size / 256
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=peak_lr, betas=(0.9, 0.95))
+    fused = device.type == "cuda"  # one kernel for the whole update: a small model's step is launch-bound
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=peak_lr, betas=(0.9, 0.95), fused=fused)
     dataset = CachedImages(entries, RadiographAugment(img_size=cfg.img_size), cfg.seed)
+    on_device = cfg.device_views if cfg.device_views is not None else device.type == "cuda"
+    views = DeviceViews(entries, dataset.augment, device) if on_device else None
+    if views is not None:
+        say(f"augmenting on {device}: {len(views)} images resident ({views.nbytes / 1e6:.0f} MB)")
     steps_per_epoch = len(entries) // batch_size
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = max(1, round(cfg.warmup_epochs * steps_per_epoch))
@@ -185,22 +193,27 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
     run_start = time.perf_counter() - trained_s
     budget_s = cfg.time_budget_min * 60 if cfg.time_budget_min else None
     out_of_time = False
+    last_save = last_say = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         dataset.epoch = epoch
-        loader = DataLoader(
-            dataset,
-            batch_size=batch_size,
-            sampler=RandomSampler(dataset, generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch)),
-            num_workers=cfg.workers,
-            drop_last=True,
-            worker_init_fn=_worker_init if cfg.workers else None,
-            pin_memory=device.type == "cuda",
-        )
+        if views is None:
+            batches: Any = DataLoader(
+                dataset,
+                batch_size=batch_size,
+                sampler=RandomSampler(dataset, generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch)),
+                num_workers=cfg.workers,
+                drop_last=True,
+                worker_init_fn=_worker_init if cfg.workers else None,
+                pin_memory=device.type == "cuda",
+            )
+        else:
+            batches = _device_batches(views, cfg.seed, epoch, batch_size, steps_per_epoch)
         model.train()
-        ep_start, cpu_start, wait, losses = time.perf_counter(), _cpu_seconds(), 0.0, []
-        bar = _progress(cfg.progress, steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
+        ep_start, cpu_start, wait = time.perf_counter(), _cpu_seconds(), 0.0
+        pending: list[torch.Tensor] = []  # losses stay on the device until the epoch ends: no sync per step
+        bar = _progress(cfg.progress and views is None, steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
         fetch = time.perf_counter()
-        for batch in loader:
+        for batch in batches:
             wait += time.perf_counter() - fetch
             share = (time.perf_counter() - run_start) / budget_s if budget_s else 0.0
             if share >= 1.0:
@@ -212,22 +225,25 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
             imgs = normalize(batch.to(device, non_blocking=True), model.config.mean, model.config.std)
             with autocast_for(device):
                 loss, _, _ = model(imgs, mask_ratio=cfg.mask_ratio)
-            if not torch.isfinite(loss):
+            if device.type == "cpu" and not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step}; lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            value = float(loss.detach())
-            losses.append(value)
-            step_log["step"].append(step)
-            step_log["loss"].append(value)
+            pending.append(loss.detach())
             step += 1
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.1e}")
+                bar.set_postfix(loss=f"{float(pending[-1]):.4f}", lr=f"{lr:.1e}")
             fetch = time.perf_counter()
         if bar is not None:
             bar.close()
+        losses = torch.stack(pending).float().cpu().tolist() if pending else []
+        bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
+        if bad:
+            raise FloatingPointError(f"loss is {losses[bad[0]]} at step {step - len(losses) + bad[0]}; lower the lr")
+        step_log["step"].extend(range(step - len(losses), step))
+        step_log["loss"].extend(losses)
         wall = time.perf_counter() - ep_start
         record: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -240,20 +256,29 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
             "cpu_cores_used": round((_cpu_seconds() - cpu_start) / wall, 2),
         }
         history.append(record)
-        say(
-            f"epoch {epoch + 1}: loss {record['loss']:.4f}, {record['samples_per_s']} img/s, "
-            f"data wait {100 * record['data_wait_share']:.1f}%, {record['cpu_cores_used']} cores"
-        )
-        trained_s = time.perf_counter() - run_start
+        now = time.perf_counter()
         last = out_of_time or epoch + 1 == cfg.epochs
+        if views is None or last or now - last_say >= 15.0:  # short device-side epochs: a line every 15 s
+            last_say = now
+            say(
+                f"epoch {epoch + 1}: loss {record['loss']:.4f}, {record['samples_per_s']} img/s, "
+                f"data wait {100 * record['data_wait_share']:.1f}%, {record['cpu_cores_used']} cores"
+                + (f", {(now - run_start) / 60:.1f} min" if views is not None else "")
+            )
+        trained_s = now - run_start
         plot = cfg.plot_every is not None and (last or (cfg.plot_every > 0 and (epoch + 1) % cfg.plot_every == 0))
         n = len(entries)
-        _save_epoch(out, model, optimizer, epoch + 1, step, history, step_log, cfg, n, device, trained_s, plot)
+        due = cfg.save_every_min is None or last or now - last_save >= 60 * cfg.save_every_min
+        if due:
+            last_save = now
+            _save_epoch(out, model, optimizer, epoch + 1, step, history, step_log, cfg, n, device, trained_s, plot)
         if out_of_time:
             say(f"stopping in epoch {epoch + 1}: time budget of {cfg.time_budget_min} min used (schedule completed)")
             break
         if cfg.max_minutes is not None and (time.perf_counter() - run_start) / 60 > cfg.max_minutes:
             say(f"stopping after epoch {epoch + 1}: --max-minutes {cfg.max_minutes} reached")
+            if not due:
+                _save_epoch(out, model, optimizer, epoch + 1, step, history, step_log, cfg, n, device, trained_s, plot)
             if cfg.plot_every is not None and not plot:
                 plot_loss(
                     out / "loss.png", step_log["step"], step_log["loss"], [(h["step"], h["loss"]) for h in history]
@@ -274,6 +299,13 @@ def pretrain(cfg: PretrainConfig, log: Callable[[str], None] | None = None) -> R
         n_images=len(entries),
         history=history,
     )
+
+
+def _device_batches(views: DeviceViews, seed: int, epoch: int, batch_size: int, steps: int):
+    """An epoch of device-side batches: a seeded permutation, one generator per batch (deterministic for a seed)."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(views))
+    for b in range(steps):
+        yield views.batch(order[b * batch_size : (b + 1) * batch_size], np.random.default_rng([seed, epoch, b]))
 
 
 def _progress(enabled: bool, total: int, desc: str):

@@ -9,11 +9,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from workers.ml.augment import RadiographAugment, normalize
+from workers.ml.augment import RadiographAugment, jitter, normalize
 from workers.ml.checkpoint import load_model
 from workers.ml.datacache import build_cache, list_images, load_cached
+from workers.ml.device_views import DeviceViews
 from workers.ml.phantoms import make_phantom
 from workers.ml.preprocess import prepare
 from workers.ml.pretrain import PretrainConfig, lr_at, pretrain
@@ -109,3 +111,53 @@ def test_letterbox_view_matches_inference_preprocessing(tmp_path):
     ref = prepare(img, size=64)
     np.testing.assert_allclose(view[0].numpy(), ref.unit, atol=1e-3)
     torch.testing.assert_close(normalize(view[None])[0], ref.tensor, atol=5e-3, rtol=0)
+
+
+def test_device_views_are_the_per_image_views_of_the_same_parameters(image_dir, first_run):
+    """The canvas trick: a batch made from the padded, stacked images equals each image resampled alone."""
+    out, _, _ = first_run
+    entries = build_cache(list_images(image_dir), out.parent / "cache", long_side=48)
+    aug = RadiographAugment(img_size=24)
+    views = DeviceViews(entries, aug, torch.device("cpu"), dtype=torch.float32)
+    index = np.array([0, 3, 5, 1, 3, 6])
+    params = aug.draw_batch(views.heights[index], views.widths[index], np.random.default_rng(7))
+    batch = views.views(index, params)
+    assert batch.shape == (6, 1, 24, 24) and 0.0 <= float(batch.min()) and float(batch.max()) <= 1.0
+    for row, i in enumerate(index):
+        arr = torch.from_numpy(load_cached(entries[i]))[None, None]
+        grid = F.affine_grid(torch.from_numpy(params["theta"][row : row + 1]), [1, 1, 24, 24], align_corners=False)
+        alone = F.grid_sample(arr, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        g, c, b = (torch.tensor([params[k][row]], dtype=torch.float32) for k in ("gamma", "contrast", "bright"))
+        torch.testing.assert_close(batch[row : row + 1], jitter(alone, g, c, b), atol=1e-5, rtol=0)
+
+
+def test_batch_draws_follow_the_per_sample_recipe():
+    aug = RadiographAugment(img_size=32)
+    n = 4000
+    h, w = np.full(n, 300.0), np.full(n, 200.0)
+    p = aug.draw_batch(h, w, np.random.default_rng(0))
+    theta = p["theta"].astype(np.float64)
+    # Corners of each view, back in pixel-edge coordinates, stay inside the image except for letterboxed ones.
+    corners = np.array([[-1, -1, 1], [1, -1, 1], [-1, 1, 1], [1, 1, 1]], dtype=np.float64).T
+    pts = theta @ corners  # [n, 2, 4] in image-normalised units
+    # A letterboxed view spans the long side (300 px): its y row has norm 1; any crop here is at most 283 px tall.
+    letterboxed = np.hypot(theta[:, 1, 0], theta[:, 1, 1]) > 0.999
+    inside = np.abs(pts[~letterboxed]).max(axis=(1, 2))
+    share_letterbox = letterboxed.mean()
+    assert 0.2 < share_letterbox < 0.3  # letterbox_p = 0.25 (a crop never needs ten tries here)
+    assert inside.max() < 1.25  # a crop fits before rotation; a 10-degree turn pokes corners out a little
+    assert set(np.unique(np.sign(theta[:, 0, 0]))) == {-1.0, 1.0}  # both flips occur
+    assert (p["gamma"] >= 0.8).all() and (p["gamma"] <= 1.25).all()
+
+
+def test_device_views_training_is_deterministic_and_saves_at_the_end(image_dir, first_run, tmp_path):
+    out, _, _ = first_run
+    cache = str(out.parent / "cache")
+    cfg = dict(device_views=True, save_every_min=60.0, epochs=3, cache_dir=cache)
+    a = pretrain(tiny_config(image_dir, tmp_path / "a", **cfg))
+    b = pretrain(tiny_config(image_dir, tmp_path / "b", **cfg))
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+    assert all(np.isfinite(h["loss"]) for h in a.history) and a.epochs_done == 3
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["epochs_done"] == 3 and metrics["steps_done"] == 6  # saved once, at the end, with every epoch
+    assert load_model(a.checkpoint, device="cpu").config.embed_dim == 32
