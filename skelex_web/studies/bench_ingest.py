@@ -8,8 +8,12 @@ Runs against a throw-away SQLite database and media folder in a temporary direct
 ``--postgres URL`` a throw-away PostgreSQL database created (and dropped) on that server, with
 the in-memory Celery broker, so it never touches ``var/`` or real data. Each
 repeat ingests into a fresh project so nothing is a duplicate. Prints files/s and MB/s of input
-bytes for both paths and their ratio (target: full ≤ 1.5x bare decoding). The full path is
-``ingest_many`` (what ``import_images``, ``import_dataset`` and the ingest task run).
+bytes for both paths and their ratio (target: full ≤ 1.5x bare decoding), and the CPU seconds of
+this process (all threads) on each side with their ratio, which a busy machine distorts less
+(PostgreSQL's own CPU is in the server, not counted). The bare decode is ``load_frames`` on each
+path in turn, single-threaded: read the file, decode every frame to ``uint16`` pixels, nothing
+else. The full path is ``ingest_many`` (what ``import_images``, ``import_dataset`` and the ingest
+task run), with its default decode threads unless ``--threads`` says otherwise.
 """
 
 from __future__ import annotations
@@ -89,36 +93,38 @@ def _run(args: argparse.Namespace) -> None:
 
     from skelex_web.projects.models import Project
     from skelex_web.studies.services import ingest_many
-    from workers.imaging.bench import DEFAULT_FRACATLAS, bare_decode, bench_sets, print_row
+    from workers.imaging.bench import DEFAULT_FRACATLAS, bare_decode, bench_sets, print_load, print_row
 
     sets = bench_sets(args.limit, args.fracatlas or DEFAULT_FRACATLAS)
     all_files = [p for files in sets.values() for p in files]
     if not all_files:
         sys.exit("no benchmark files found")
     bare_decode(all_files[0])  # warm-up: decoder plugins imported before timing
-    totals = [0.0, 0.0]
+    print_load()
+    totals = [0.0, 0.0, 0.0, 0.0]
     counter = iter(range(1_000_000))
     for label, files in sets.items():
         if not files:
             print(f"{label:10s} no files found")
             continue
-        base = full = float("inf")
+        base = full = base_cpu = full_cpu = float("inf")
         for _ in range(args.repeat):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             for path in files:
                 bare_decode(path)
-            base = min(base, time.perf_counter() - start)
+            base, base_cpu = min(base, time.perf_counter() - start), min(base_cpu, time.process_time() - cpu)
             project = Project.objects.create(name="bench", slug=f"bench-{next(counter)}")
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             results = ingest_many(project, [(path.name, path) for path in files], threads=args.threads)
-            full = min(full, time.perf_counter() - start)
+            full, full_cpu = min(full, time.perf_counter() - start), min(full_cpu, time.process_time() - cpu)
             for result in results:
                 if result.status != "ingested":
                     print(f"  {result.status}: {result.reason}")
-        totals[0] += base
-        totals[1] += full
-        print_row(label, files, base, full, "ingest ")
-    print_row("all", all_files, totals[0], totals[1], "ingest ")
+        for i, value in enumerate((base, full, base_cpu, full_cpu)):
+            totals[i] += value
+        print_row(label, files, base, full, "ingest ", (base_cpu, full_cpu))
+    print_row("all", all_files, totals[0], totals[1], "ingest ", (totals[2], totals[3]))
+    print_load()
 
 
 if __name__ == "__main__":
