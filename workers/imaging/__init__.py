@@ -16,7 +16,7 @@ from __future__ import annotations
 from .decoded import DecodedImage
 from .errors import ImagingError
 from .load import load_frames, load_image, read_source
-from .output import apply_window, encode_png16, pixel_hash, read_png16, thumbnail_png, to_display_png
+from .output import apply_window, encode_png8, encode_png16, pixel_hash, read_png16, thumbnail_png, to_display_png
 from .safety import ZipMember, iter_zip, sniff
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "ImagingError",
     "ZipMember",
     "apply_window",
+    "encode_png8",
     "encode_png16",
     "iter_zip",
     "load_frames",

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from workers.imaging import load_image, pixel_hash, read_png16, thumbnail_png, to_display_png
+from workers.imaging import encode_png16, load_image, pixel_hash, read_png16, thumbnail_png, to_display_png
 from workers.imaging.output import apply_window
 
 from .samples import dicom_path, png_bytes
@@ -47,3 +47,17 @@ def test_pixel_hash_same_for_same_pixels_in_other_formats() -> None:
     assert pixel_hash(as_png) == pixel_hash(decoded)
     other = load_image(dicom_path("CT_small.dcm"))
     assert pixel_hash(other) != pixel_hash(decoded)
+
+
+def test_png8_round_trips_bit_exact() -> None:
+    from workers.imaging import encode_png8
+
+    arr = np.random.default_rng(2).integers(0, 256, size=(19, 41), dtype=np.uint8)
+    with Image.open(io.BytesIO(encode_png8(arr))) as im:
+        assert im.mode == "L" and np.array_equal(np.asarray(im), arr)
+
+
+def test_display_png_rows_wrap_like_png_expects() -> None:
+    # Up-filter differences wrap mod 256 per byte: a row of 0 under a row of 65535 and back.
+    arr = np.array([[65535, 0, 1], [0, 65535, 256], [65535, 1, 0]], dtype=np.uint16)
+    assert np.array_equal(read_png16(encode_png16(arr)), arr)
