@@ -59,3 +59,17 @@ def test_an_unreachable_channel_layer_does_not_break_the_caller(settings: Any) -
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}
     }
     assert events.send_now(1, "queue.updated", {"reason": "test"}) is False
+
+
+def test_publish_many_sends_one_message_per_payload_in_order_on_commit(
+    db: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    layer, channel = _listen(7)
+    with django_capture_on_commit_callbacks(execute=True):
+        events.publish_many(
+            7, "image.ingested", [{"image": i, "name": f"{i}.png", "status": "queued"} for i in (3, 1, 2)]
+        )
+        assert _next(layer, channel, 0.1) is None  # not before the commit
+    received = [_next(layer, channel) for _ in range(3)]
+    assert [m["event"]["image"] for m in received if m] == [3, 1, 2]
+    assert _next(layer, channel, 0.1) is None
