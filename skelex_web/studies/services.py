@@ -115,7 +115,8 @@ def ingest_file(
     """Ingests one image file (not an archive; see :func:`ingest_many`).
 
     Args:
-        project: where the image goes; its ``deidentify`` setting decides DICOM de-identification.
+        project: where the image goes; its ``deidentify`` setting decides de-identification
+            (DICOM attributes, PNG/JPEG/TIFF metadata).
         source: a path or the file's bytes.
         name: the name the user knows the file by; echoed in the result, never stored for DICOM
             when de-identifying, never logged.
@@ -164,7 +165,7 @@ def _decode(source: str | Path | bytes, name: str, key: bytes, deidentify: bool)
         data = read_source(source, name, settings.MAX_UPLOAD_BYTES)
         if sniff(data[:8]) == "zip":
             raise fail(name, "zip archives are opened by the batch importer (ingest_many), not here")
-        return prepare_file(data, name, key=key, deidentify_dicom=deidentify, max_pixels=settings.MAX_IMAGE_PIXELS)
+        return prepare_file(data, name, key=key, deidentify=deidentify, max_pixels=settings.MAX_IMAGE_PIXELS)
     except ImagingError as exc:
         logger.info("ingest rejected a file: %s", exc.problem)
         return IngestResult(name, REJECTED, str(exc))

@@ -31,6 +31,8 @@ class DecodedImage:
         notes: human-readable remarks on conversions made (``"RGB converted to grayscale"``).
         window_source: where ``window`` came from: ``file``, ``voi_lut``, ``histogram`` or ``full_range``.
         frame_index: frame of a multi-frame source (0 otherwise); ``n_frames`` their count.
+        exif_orientation: the EXIF orientation tag of a PNG/JPEG/TIFF source (1 = upright or none),
+            already applied to ``pixels``.
     """
 
     pixels: np.ndarray
@@ -57,6 +59,7 @@ class DecodedImage:
     units_scale: float = 1.0
     frame_index: int = 0
     n_frames: int = 1
+    exif_orientation: int = 1
 
     @property
     def rows(self) -> int:

@@ -5,7 +5,9 @@ share exactly the same work.
 DICOM is parsed once: the data set is de-identified in place (when asked), re-serialised as the
 stored original (pixel data untouched, same transfer syntax), and its frames decoded from the
 de-identified data set, so no original UID, date or name reaches the returned metadata except
-``DecodedImage.patient_id`` when de-identification is off.
+``DecodedImage.patient_id`` when de-identification is off. PNG, JPEG and TIFF originals lose their
+metadata when de-identifying (``scrub.py``: EXIF, XMP, comments, text chunks; the pixel data and
+the EXIF orientation stay).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import io
 from dataclasses import dataclass
 
 from .decoded import DecodedImage
-from .deid import DeidResult, deidentify
+from .deid import DeidResult
+from .deid import deidentify as deidentify_dataset
 from .dicom import iter_dicom_frames, read_dataset
 from .errors import fail
 from .output import pixel_hash, thumbnail_png, to_display_png
 from .raster import load_raster
 from .safety import DEFAULT_MAX_PIXELS, sniff
+from .scrub import scrub_raster
 
 
 @dataclass
@@ -35,7 +39,8 @@ class PreparedFrame:
 
 @dataclass
 class PreparedFile:
-    """A file ready to store: ``original`` is what to keep (de-identified DICOM or the bytes as received)."""
+    """A file ready to store: ``original`` is what to keep (de-identified DICOM, the raster file
+    without its metadata, or the bytes as received when not de-identifying)."""
 
     file_format: str
     original: bytes
@@ -49,11 +54,11 @@ def prepare_file(
     name: str | None,
     *,
     key: str | bytes,
-    deidentify_dicom: bool = True,
+    deidentify: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     thumb_size: int = 256,
 ) -> PreparedFile:
-    """Decodes, de-identifies and renders one file.
+    """Decodes, de-identifies (``deidentify``: DICOM attributes, raster metadata) and renders one file.
 
     Raises:
         ImagingError: the file is unreadable, unsupported or too large.
@@ -63,14 +68,19 @@ def prepare_file(
         raise fail(name, "is a zip archive inside an archive or upload list; not opened")
     deid: DeidResult | None = None
     if kind in ("png", "jpeg", "tiff"):
-        decoded_frames = [load_raster(data, name, max_pixels=max_pixels)]
+        decoded = load_raster(data, name, max_pixels=max_pixels)
+        decoded_frames = [decoded]
         original = data
+        if deidentify:
+            original, removed = scrub_raster(data, decoded.file_format, decoded.exif_orientation, name)
+            if removed:
+                decoded.notes.append("removed from the stored original: " + ", ".join(removed))
     else:
         ds = read_dataset(data, name, max_pixels=max_pixels, sniffed=kind == "dicom")
-        if deidentify_dicom:
+        if deidentify:
             buf = io.BytesIO()
             try:
-                deid = deidentify(ds, key)
+                deid = deidentify_dataset(ds, key)
                 ds.save_as(buf, enforce_file_format=kind == "dicom")
             except Exception as exc:  # pydicom refuses some malformed sets on write
                 raise fail(name, f"DICOM could not be de-identified and written ({type(exc).__name__})") from None

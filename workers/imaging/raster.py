@@ -72,6 +72,7 @@ def load_raster(data: bytes, name: str | None, *, max_pixels: int) -> DecodedIma
         file_format=file_format,
         notes=notes,
         window_source=window_source,
+        exif_orientation=orientation if 1 <= orientation <= 8 else 1,
     )
 
 
