@@ -61,3 +61,8 @@ def test_display_png_rows_wrap_like_png_expects() -> None:
     # Up-filter differences wrap mod 256 per byte: a row of 0 under a row of 65535 and back.
     arr = np.array([[65535, 0, 1], [0, 65535, 256], [65535, 1, 0]], dtype=np.uint16)
     assert np.array_equal(read_png16(encode_png16(arr)), arr)
+
+
+def test_display_png_of_a_tall_image_spans_several_row_blocks() -> None:
+    arr = np.random.default_rng(3).integers(0, 65536, size=(3000, 100), dtype=np.uint16)  # ~1,300 rows a block
+    assert np.array_equal(read_png16(encode_png16(arr)), arr)
