@@ -3,7 +3,7 @@
 Runs on the ``gpu`` queue (CUDA with bf16 autocast when present, float32 on CPU). The backbone is
 loaded once per worker process and kept (``modelcache``). Delivery is at-least-once:
 ``acks_late`` + ``reject_on_worker_lost`` put a killed worker's batch back on the queue, and the
-task is idempotent (``results.save_analysis``), so a redelivered batch only finishes what is
+task is idempotent (``results.save_analyses``), so a redelivered batch only finishes what is
 missing. Transient failures (database or broker unreachable) retry the whole batch with
 exponential backoff; anything else is the image's own fault: that image is marked failed with a
 readable message and the rest of the batch completes.
@@ -19,6 +19,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.models import Count, Q
+from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -87,15 +88,17 @@ def analyse_group(images: list[Image], model_version: ModelVersion) -> dict[str,
     phash = engine.params_hash(params)
     counts = {"analysed": 0, "skipped": 0, "failed": 0}
     pending = []
+    done = results.completed([image.pk for image in images], model_version.pk, phash)
     for image in images:
-        if results.is_complete(image.pk, model_version.pk, phash):
+        if image.pk in done:
             results.mark_analysed(image)
             counts["skipped"] += 1
         else:
             pending.append(image)
     if not pending:
         return counts
-    Image.objects.filter(pk__in=[i.pk for i in pending]).update(status=ImageStatus.ANALYSING)
+    # updated_at says since when the image waits; the stuck-image sweep (requeue_stuck) reads it.
+    Image.objects.filter(pk__in=[i.pk for i in pending]).update(status=ImageStatus.ANALYSING, updated_at=timezone.now())
     todo = []
     for image in pending:
         try:
@@ -111,14 +114,38 @@ def analyse_group(images: list[Image], model_version: ModelVersion) -> dict[str,
         return counts
     model = modelcache.get_model(model_version.pk, checkpoint_path(model_version), settings.ML_DEVICE or None)
     outcomes = _run_engine(model, todo, params)
+    ready = []
     for (image, _, _), outcome in zip(todo, outcomes):
         if isinstance(outcome, BaseException):
             logger.warning("image %s failed analysis: %s", image.pk, type(outcome).__name__)
             results.mark_failed(image, outcome)
             counts["failed"] += 1
-            continue
+        else:
+            ready.append((image, outcome))
+    for key, value in _store(ready, model_version, phash, engine.describe(params)).items():
+        counts[key] += value
+    return counts
+
+
+def _store(
+    ready: list[tuple[Image, Any]], model_version: ModelVersion, phash: str, params: dict[str, Any]
+) -> dict[str, int]:
+    """Stores the batch's results in one transaction; if that fails, one by one to find the culprit."""
+    counts = {"analysed": 0, "skipped": 0, "failed": 0}
+    try:
+        stored = results.save_analyses(ready, model_version, phash, params)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. an image deleted meanwhile, or another worker was faster
+        logger.info("batch of %d not stored at once (%s); storing one by one", len(ready), type(exc).__name__)
+        stored = None
+    if stored is not None:
+        counts["analysed"] = sum(stored)
+        counts["skipped"] = len(stored) - counts["analysed"]
+        return counts
+    for image, outcome in ready:
         try:
-            stored = results.save_analysis(image, model_version, phash, engine.describe(params), outcome)
+            one = results.save_analysis(image, model_version, phash, params, outcome)
         except TRANSIENT_ERRORS:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. the image was deleted meanwhile: that image only
@@ -126,7 +153,7 @@ def analyse_group(images: list[Image], model_version: ModelVersion) -> dict[str,
             results.mark_failed(image, exc)
             counts["failed"] += 1
             continue
-        counts["analysed" if stored else "skipped"] += 1
+        counts["analysed" if one else "skipped"] += 1
     return counts
 
 

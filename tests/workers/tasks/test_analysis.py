@@ -69,6 +69,39 @@ def test_running_twice_changes_nothing(analysis_project: Any, media_root: Path) 
     assert after == before
 
 
+def test_a_batch_with_some_images_already_stored_completes_only_the_rest(
+    analysis_project: Any, media_root: Path
+) -> None:
+    images = [stored_image(analysis_project, media_root, seed) for seed in range(3)]
+    _run([images[1].pk])
+    first = ErrorMap.objects.get(image=images[1])
+
+    counts = _run([i.pk for i in images])
+
+    assert counts == {"analysed": 2, "skipped": 1, "failed": 0, "missing": 0}
+    assert ErrorMap.objects.filter(image__in=images).count() == 3 and ErrorMap.objects.get(image=images[1]) == first
+    for image in images:
+        image.refresh_from_db()
+        assert image.status == ImageStatus.ANALYSED
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign keys are checked when the batch commits
+def test_an_image_deleted_while_its_batch_ran_fails_alone_and_the_rest_is_stored(
+    analysis_project: Any, media_root: Path, backbone: Any
+) -> None:
+    from skelex_web.studies.models import Image
+    from workers.tasks.analysis import analyse_group
+
+    images = [stored_image(analysis_project, media_root, seed) for seed in range(3)]
+    Image.objects.filter(pk=images[1].pk).delete()  # after the task read its rows
+
+    counts = analyse_group(images, backbone)
+
+    assert counts == {"analysed": 2, "skipped": 0, "failed": 1}
+    assert set(ErrorMap.objects.values_list("image_id", flat=True)) == {images[0].pk, images[2].pk}
+    assert Embedding.objects.count() == 2
+
+
 def test_corrupt_image_fails_with_message_and_the_rest_complete(analysis_project: Any, media_root: Path) -> None:
     good = [stored_image(analysis_project, media_root, seed) for seed in range(2)]
     bad = stored_image(analysis_project, media_root, 99, data=b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20)
