@@ -170,6 +170,24 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 # On a lost broker connection, running tasks stop and are redelivered (acks_late) instead of finishing unacked.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Stuck-image sweep, sent by celery beat (the compose service ``beat``) to the ingest queue: images
+# ingested/queued/analysing for longer than REQUEUE_STUCK_AFTER_S whose message the broker no longer
+# holds are queued again (workers.sweep.requeue_stuck; by hand: manage.py requeue_stuck).
+REQUEUE_STUCK_AFTER_S = env_int("REQUEUE_STUCK_AFTER_S", 1800)
+REQUEUE_STUCK_EVERY_S = env_int("REQUEUE_STUCK_EVERY_S", 600)  # 0 = never
+CELERY_BEAT_SCHEDULE = (
+    {
+        "requeue-stuck-images": {
+            "task": "workers.sweep.requeue_stuck",
+            "schedule": float(REQUEUE_STUCK_EVERY_S),
+            "kwargs": {"older_than_s": REQUEUE_STUCK_AFTER_S},
+            # A sweep not started within one interval is dropped: the next one does the same work.
+            "options": {"expires": float(REQUEUE_STUCK_EVERY_S)},
+        }
+    }
+    if REQUEUE_STUCK_EVERY_S > 0
+    else {}
+)
 
 # ML: the backbone used when a project has none active, and the analysis batch size.
 SKELEX_DEMO_CHECKPOINT = env(

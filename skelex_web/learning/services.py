@@ -7,21 +7,29 @@ The JSON sidecar is read here as plain JSON: the web process never imports torch
 
 A project analyses its images with its ``active_backbone``; a project without one uses the
 default backbone (the newest one registered as default, normally the demo checkpoint).
+
+Analysis is queued here too (:func:`queue_images`), and images whose analysis message was lost
+(broker restarted empty, a task that gave up its retries, a process killed between commit and
+send) are found and queued again by :func:`requeue_stuck`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from skelex_web import events
+from skelex_web import broker, events
 from skelex_web.audit.services import record
 from skelex_web.projects.models import Project
 from skelex_web.studies.models import Image, ImageStatus
@@ -30,6 +38,10 @@ from .models import ModelKind, ModelVersion
 
 ANALYSIS_TASK = "workers.analysis.analyse_images"
 MODELS_DIR = "models"
+# States an image passes on its way to analysed/failed; one that stays in them has lost its message.
+WAITING_STATES = (ImageStatus.INGESTED, ImageStatus.QUEUED, ImageStatus.ANALYSING)
+
+logger = logging.getLogger(__name__)
 
 
 class RegistryError(ValueError):
@@ -158,7 +170,8 @@ def queue_images(image_ids: Iterable[int], model_version_id: int | None = None) 
     ids = sorted(set(int(i) for i in image_ids))
     if not ids:
         return 0
-    Image.objects.filter(id__in=ids).update(status=ImageStatus.QUEUED, error_message="")
+    # updated_at says since when the image waits (requeue_stuck reads it); update() does not set it.
+    Image.objects.filter(id__in=ids).update(status=ImageStatus.QUEUED, error_message="", updated_at=timezone.now())
     size = max(1, int(settings.ANALYSIS_BATCH_SIZE))
     batches = [ids[i : i + size] for i in range(0, len(ids), size)]
 
@@ -168,6 +181,101 @@ def queue_images(image_ids: Iterable[int], model_version_id: int | None = None) 
 
     transaction.on_commit(send)
     return len(ids)
+
+
+@dataclass
+class StuckSweep:
+    """What one :func:`requeue_stuck` found (image ids) and did."""
+
+    older_than: timedelta
+    stuck: list[int]  # ingested, queued or analysing, unchanged for longer than older_than
+    in_broker: list[int]  # of those, still held by the broker (waiting, or at a worker): left alone
+    requeued: list[int]  # the others, queued again (on a dry run: would be)
+    broker_checked: bool  # False: the broker cannot be read, the stuck images were judged on age alone
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        verb = "would re-queue" if self.dry_run else "re-queued"
+        age = format_duration(self.older_than)
+        lines = [
+            f"{len(self.stuck)} image(s) ingested, queued or analysing for more than {age}",
+            f"{len(self.in_broker)} still held by the broker (waiting or at a worker): left alone"
+            if self.broker_checked
+            else "broker not inspected (not Redis): images still waiting in it may be sent twice (harmless)",
+            f"{verb} {len(self.requeued)} image(s)" + (f": {_ids(self.requeued)}" if self.requeued else ""),
+        ]
+        return "\n".join(lines)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90s"``, ``"30m"``, ``"2h"``, ``"1d"`` or plain seconds (``"1800"``) -> timedelta."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = text.strip().lower()
+    scale = units.get(value[-1:], 0)
+    number = value[:-1] if scale else value
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (e.g. 90s, 30m, 2h, 1d)") from None
+    if seconds < 0:
+        raise ValueError(f"not a duration: {text!r} (negative)")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _ids(ids: list[int], limit: int = 20) -> str:
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(str(i) for i in ids[:limit]) + more
+
+
+def requeue_stuck(older_than: timedelta, *, dry_run: bool = False, broker_url: str | None = None) -> StuckSweep:
+    """Queues again the images whose analysis message was lost.
+
+    An image counts as lost when it has been ``ingested``, ``queued`` or ``analysing`` for longer than
+    ``older_than`` (its ``updated_at``) and the broker holds no analysis message naming it, neither
+    waiting in the queue nor delivered to a worker (a dead worker's unacknowledged batch comes back
+    by itself after the visibility timeout). Safe to run at any time and from several places at
+    once: analysis is idempotent (a batch that finds its results stored changes nothing), and rows
+    locked by a concurrent sweep are skipped. Re-queued images use their project's backbone.
+
+    Args:
+        older_than: how long an image may wait before it counts as stuck.
+        dry_run: report only; change and send nothing.
+        broker_url: the broker to read; None = ``CELERY_BROKER_URL``.
+
+    Raises:
+        kombu / redis connection errors: the broker is unreachable (nothing is changed then).
+    """
+    cutoff = timezone.now() - older_than
+    with transaction.atomic():
+        stuck = list(
+            Image.objects.select_for_update(skip_locked=True)
+            .filter(status__in=WAITING_STATES, updated_at__lt=cutoff)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        calls = broker.pending_calls(ANALYSIS_TASK, broker_url) if stuck else []
+        held = None if calls is None else {int(i) for args, _ in calls if args for i in args[0]}
+        result = StuckSweep(
+            older_than=older_than,
+            stuck=stuck,
+            in_broker=[i for i in stuck if held is not None and i in held],
+            requeued=[i for i in stuck if held is None or i not in held],
+            broker_checked=held is not None,
+            dry_run=dry_run,
+        )
+        if result.requeued and not dry_run:
+            queue_images(result.requeued)  # sent when this transaction commits
+    if result.requeued:
+        logger.warning("stuck-image sweep: %s", result.summary().replace("\n", "; "))
+    return result
 
 
 @transaction.atomic

@@ -16,7 +16,7 @@ from django.conf import settings
 from tests.paths import REPO_ROOT
 
 DOCKER = REPO_ROOT / "docker"
-SERVICES = {"postgres", "redis", "migrate", "web", "worker-gpu", "worker-cpu"}
+SERVICES = {"postgres", "redis", "migrate", "web", "worker-gpu", "worker-cpu", "beat"}
 LONG_RUNNING = SERVICES - {"migrate"}
 
 
@@ -109,6 +109,32 @@ def test_workers_cover_every_queue_and_the_gpu_is_reserved(compose: dict[str, An
     devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
     assert "deploy" not in services["worker-cpu"]
+
+
+def test_beat_sends_every_scheduled_task_to_a_queue_a_worker_consumes(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    beat = services["beat"]
+    cmd = command(beat)
+    assert cmd[:4] == ["celery", "-A", "skelex_web", "beat"]
+    assert beat["build"]["dockerfile"] == "docker/Dockerfile.web"  # sends by name: no torch needed
+    assert "redis" in beat["depends_on"] and "--schedule" in cmd
+    schedule_file = cmd[cmd.index("--schedule") + 1]
+    assert schedule_file in " ".join(beat["healthcheck"]["test"])  # the health check reads beat's own file
+    consumed = set()
+    for name in ("worker-gpu", "worker-cpu"):
+        worker = command(services[name])
+        consumed |= set(worker[worker.index("-Q") + 1].split(","))
+    assert settings.CELERY_BEAT_SCHEDULE  # the stuck-image sweep is on by default
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        queue = app_router_queue(entry["task"])
+        assert queue in consumed, f"{entry['task']} goes to {queue}, which no worker consumes"
+        assert queue != "gpu", "a stalled GPU queue must not hold up the sweep that repairs it"
+
+
+def app_router_queue(task_name: str) -> str:
+    from skelex_web.celery import app
+
+    return app.amqp.router.route({}, task_name)["queue"].name
 
 
 def test_dockerfiles_exist_and_the_web_image_has_no_torch(compose: dict[str, Any]) -> None:
