@@ -2,7 +2,7 @@
 // time (on a shared, loaded machine the CPU time is what an idle machine's wall time would be).
 // Usage: node bench/decode.bench.js path/to/16bit.png   (make one with tests/e2e/seed.py's radiograph())
 import { readFile } from "node:fs/promises";
-import { inflate, parseChunks, unfilter } from "../src/viewer/png16.js";
+import { decodePng16, decodePng16Stream, inflate, parseChunks, unfilter } from "../src/viewer/png16.js";
 import { Pyramid } from "../src/viewer/pyramid.js";
 import { applyLut, buildLut, stats } from "../src/viewer/lut.js";
 
@@ -31,6 +31,22 @@ async function time(name, fn, reps = 5) {
   return out;
 }
 
+/**
+ * The file as a stream of pieces, the way a download delivers it.
+ * @param {Uint8Array} b
+ * @param {number} size
+ */
+function pieces(b, size) {
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= b.length) return c.close();
+      c.enqueue(b.subarray(at, at + size));
+      at += size;
+    },
+  });
+}
+
 const h = parseChunks(bytes);
 console.log(`${file}: ${h.width}x${h.height}, ${h.bitDepth}-bit, ${(bytes.length / 1e6).toFixed(1)} MB`);
 const raw = await time("inflate (DecompressionStream)", () => inflate(h.idat));
@@ -41,6 +57,8 @@ const data = await time("big-endian → Uint16Array", () => {
   for (let i = 0, j = 0; i < n; i++, j += 2) d[i] = (rows[j] << 8) | rows[j + 1];
   return d;
 });
+await time("whole decode, file in memory", () => decodePng16(bytes));
+await time("whole decode, fed in 64 KB pieces", () => decodePng16Stream(pieces(bytes, 65536)));
 await time("stats (histogram, 1/7 sample)", () => stats(data));
 const pyr = await time("pyramid level 1 (2x2 means)", () => {
   const p = new Pyramid({ width: h.width, height: h.height, data });
