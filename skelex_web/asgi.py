@@ -12,9 +12,9 @@ django_asgi_app = get_asgi_application()
 if settings.SERVE_STATIC:
     # One process serves the viewer's ES modules and CSS too (embedded/demo mode, small sites);
     # a larger deployment puts collected static files behind its reverse proxy instead.
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from .staticserve import StaticFiles
 
-    django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
+    django_asgi_app = StaticFiles(django_asgi_app)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

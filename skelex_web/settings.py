@@ -125,6 +125,9 @@ STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
 STATICFILES_DIRS = [("frontend", BASE_DIR / "frontend" / "src")]
 # Serve static files from the ASGI app itself (demo and single-process deployments).
 SERVE_STATIC = env_bool("SERVE_STATIC", True)
+# Their Cache-Control where the URL carries no current ``?v=`` content version (those are cached
+# for good): browsers revalidate (a 304) rather than run old and new modules together after an upgrade.
+STATIC_CACHE_CONTROL = env("STATIC_CACHE_CONTROL", "no-cache")
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 
