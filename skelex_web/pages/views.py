@@ -8,6 +8,7 @@ configuration; the viewer itself talks to the REST API.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,17 +18,24 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 from skelex_web.learning import loop
 from skelex_web.projects.models import Project, Role
 from skelex_web.projects.permissions import has_role, member_projects, role_of
+from skelex_web.staticserve import versioned_url
 from skelex_web.studies.models import Image, ImageStatus
 
 from . import selectors
 
 WORKLIST_PAGE_SIZE = 60
 VIEWER_SRC = Path(settings.BASE_DIR) / "frontend" / "src"
+VIEWER_MAIN = "frontend/viewer/main.js"
+DECODE_WORKER = "frontend/viewer/decode-worker.js"
+# JSON inside a <script> element: nothing that could close it or start markup.
+_SCRIPT_SAFE = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
 
 
 @functools.cache
@@ -39,6 +47,20 @@ def viewer_modules() -> list[str]:
         for p in (VIEWER_SRC / "viewer").rglob("*.js")
         if p.name != "decode-worker.js"  # runs in the worker, not in the page
     )
+
+
+def viewer_scripts() -> dict[str, Any]:
+    """The viewer's script URLs with content versions (cached by browsers for good, see
+    ``staticserve``), and the import map that sends the modules' own relative imports to the same
+    versioned URLs (import maps do not reach the worker: its two imports are revalidated)."""
+    urls = {m: versioned_url(m) for m in viewer_modules()}
+    importmap = {"imports": {static(m): url for m, url in urls.items()}}
+    return {
+        "modules": [{"url": url, "main": m == VIEWER_MAIN} for m, url in urls.items()],
+        "main_url": urls[VIEWER_MAIN],
+        "worker_url": versioned_url(DECODE_WORKER),
+        "importmap": mark_safe(json.dumps(importmap).translate(_SCRIPT_SAFE)),  # escaped: _SCRIPT_SAFE
+    }
 
 
 def _project(request: HttpRequest, project_id: int) -> Project:
@@ -144,6 +166,6 @@ def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse
             "image": image,
             "config": config,
             "worklist_url": worklist_url,
-            "modules": viewer_modules(),
+            **viewer_scripts(),
         },
     )

@@ -1,8 +1,9 @@
 // @ts-check
 /**
- * The only caller of `fetch` in the viewer: the REST API under /api/ with the session cookie and
- * Django's CSRF token. Every call resolves to `{ok, status, data}`; a network failure resolves
- * with status 0 so the autosave queue can tell "offline" from "refused".
+ * The only caller of `fetch` in the viewer (on the page and in its decoding worker): the REST API
+ * under /api/ with the session cookie and Django's CSRF token, and the image files. Every API call
+ * resolves to `{ok, status, data}`; a network failure resolves with status 0 so the autosave queue
+ * can tell "offline" from "refused".
  */
 
 /** @typedef {{ok: boolean, status: number, data: any}} Reply */
@@ -74,14 +75,15 @@ async function listAll(url) {
 }
 
 /**
- * The display PNG's bytes.
+ * The display PNG's bytes as they arrive, to decode while the rest is still coming (called in the
+ * decoding worker, or on the page where no worker runs).
  * @param {string} url
- * @returns {Promise<Uint8Array>}
+ * @returns {Promise<ReadableStream<Uint8Array>>}
  */
-export async function fetchBytes(url) {
+export async function fetchStream(url) {
   const res = await fetch(url, { credentials: "same-origin" });
-  if (!res.ok) throw new Error(`could not load ${url}: ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
+  if (!res.ok || !res.body) throw new Error(`could not load ${url}: ${res.status}`);
+  return res.body;
 }
 
 /**

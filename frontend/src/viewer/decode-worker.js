@@ -1,30 +1,29 @@
 // @ts-check
 /**
- * Decodes the 16-bit display PNG off the main thread. The page's boot script starts the image
- * download first thing and this worker beside it, while the viewer's modules are still loading;
- * bytes come in and pixels go out as transferred buffers (no copies).
+ * Downloads and decodes the 16-bit display PNG off the main thread. The page starts this worker
+ * first thing (an inline script in <head>, before the viewer's modules are requested) and posts it
+ * the image's URL; the download goes through `api.js` like every other request, and its body is
+ * decoded as it arrives (`decodePng16Stream`), so inflating and unfiltering overlap the download
+ * and the loading of the viewer's modules. The body is read here, not on the page: a stream handed
+ * over from the page would be fed by the page's main thread, which is busy compiling modules then.
+ * The pixels go back as a transferred buffer (no copy).
  *
- * Message in: {bytes: ArrayBuffer} (or {url} to fetch here).
- * Message out: {width, height, data: Uint16Array, fetchMs, decodeMs} or {error}.
+ * Message in: {url}.
+ * Message out: {width, height, data: Uint16Array, decodedAt, download: {requestAt, firstByteAt,
+ * lastByteAt}|null} or {error}. Times are wall-clock ms (performance.timeOrigin + performance.now()):
+ * this worker's clock does not start at the page's navigation.
  */
 
-import { decodePng16 } from "./png16.js";
+import { fetchStream } from "./api.js";
+import { decodePng16Stream } from "./png16.js";
 
 self.onmessage = async (/** @type {MessageEvent} */ e) => {
   try {
-    const t0 = performance.now();
-    /** @type {Uint8Array} */
-    let bytes;
-    if (e.data.bytes) {
-      bytes = new Uint8Array(e.data.bytes);
-    } else {
-      const res = await fetch(e.data.url, { credentials: "same-origin" });
-      if (!res.ok) throw new Error(`could not load the image: ${res.status}`);
-      bytes = new Uint8Array(await res.arrayBuffer());
-    }
-    const t1 = performance.now();
-    const png = await decodePng16(bytes);
-    const out = { width: png.width, height: png.height, data: png.data, fetchMs: e.data.fetchMs ?? t1 - t0, decodeMs: performance.now() - t1 };
+    const png = await decodePng16Stream(await fetchStream(e.data.url));
+    const wall = (/** @type {number} */ t) => performance.timeOrigin + t;
+    const out = { width: png.width, height: png.height, data: png.data, decodedAt: wall(performance.now()), download: /** @type {object|null} */ (null) };
+    const r = /** @type {PerformanceResourceTiming|undefined} */ (performance.getEntriesByName(new URL(e.data.url, self.location.href).href)[0]);
+    if (r) out.download = { requestAt: wall(r.startTime), firstByteAt: wall(r.responseStart), lastByteAt: wall(r.responseEnd) };
     /** @type {any} */ (self).postMessage(out, [png.data.buffer]);
   } catch (err) {
     self.postMessage({ error: String(/** @type {any} */ (err)?.message ?? err) });

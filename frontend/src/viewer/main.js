@@ -5,11 +5,11 @@
  * updates. Everything else lives in its own module; this file only connects them.
  */
 
-import { api, fetchBitmap, fetchBytes } from "./api.js";
+import { api, fetchBitmap } from "./api.js";
+import { loadDisplayImage } from "./displayImage.js";
 import { Store, fromServer, isDirty, suggestionFromServer } from "./store.js";
 import { History } from "./history.js";
 import { Renderer } from "./render.js";
-import { decodePng16 } from "./png16.js";
 import { preset, stats } from "./lut.js";
 import { fitZoom, toImage, toScreen, zoomAt } from "./geometry.js";
 import { Autosave } from "./sync.js";
@@ -66,10 +66,11 @@ const debug = {
   history,
   renderer,
   autosave,
+  // Milestones of opening the image, in ms since navigation start (also performance marks).
   firstFrameMs: /** @type {number|null} */ (null),
-  decodeMs: /** @type {number|null} */ (null),
-  fetchMs: /** @type {number|null} */ (null),
   loadStartMs: /** @type {number|null} */ (null),
+  decodedMs: /** @type {number|null} */ (null),
+  decodedIn: /** @type {string|null} */ (null),
   pixelsMs: /** @type {number|null} */ (null),
   ready: false,
 };
@@ -117,24 +118,13 @@ setTool("box");
 let imageStats = { min: 0, max: 65535, p1: 0, p99: 65535 };
 
 async function loadImage() {
-  const t0 = performance.now();
-  debug.loadStartMs = t0;
-  /** @type {{width: number, height: number, data: Uint16Array}} */
-  let png;
-  // The page's boot script started a worker on the image before these modules loaded.
-  const early = /** @type {Promise<any>|undefined} */ (/** @type {any} */ (window).skelexImage);
-  const decoded = early ? await early.catch(() => null) : null;
-  if (decoded) {
-    png = decoded;
-    debug.fetchMs = decoded.fetchMs;
-    debug.decodeMs = decoded.decodeMs;
-  } else {
-    const bytes = await fetchBytes(config.image.display_url);
-    const t1 = performance.now();
-    png = await decodePng16(bytes);
-    debug.fetchMs = t1 - t0;
-    debug.decodeMs = performance.now() - t1;
-  }
+  performance.mark("skelex:modules-running");
+  debug.loadStartMs = performance.now();
+  // Usually already downloaded and decoded by the worker the page started before these modules.
+  const png = await loadDisplayImage(config.image.display_url);
+  debug.decodedMs = png.decodedMs;
+  debug.decodedIn = png.decodedIn;
+  performance.mark("skelex:image-pixels");
   debug.pixelsMs = performance.now();
   imageStats = stats(png.data);
   store.state.image = { width: png.width, height: png.height, data: png.data, min: imageStats.min, max: imageStats.max };

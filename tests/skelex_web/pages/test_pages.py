@@ -3,13 +3,18 @@ the worklist's filters and active-learning order, and the viewer shell's configu
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from skelex_web.staticserve import StaticFiles
 from tests.factories import AnnotationFactory, ImageFactory, SuggestionFactory
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -157,11 +162,74 @@ def test_viewer_says_viewers_cannot_edit(project: Any, personas: Any) -> None:
     assert cfg["can_edit"] is False
 
 
-def test_viewer_preloads_every_module_and_starts_decoding_the_image(project: Any, personas: Any) -> None:
+# Static imports (`import … from "./x.js"`, `export … from`, `import "./x.js"`); not `import("…")`
+# types in JSDoc comments.
+IMPORT = re.compile(r'^\s*(?:import|export)\b[^;()=]*?["\'](\.{1,2}/[^"\']+)["\']', re.MULTILINE)
+VIEWER = REPO_ROOT / "frontend" / "src" / "viewer"
+
+
+def imported_modules(entry: Path) -> set[Path]:
+    """Every module `entry` imports, directly or not (itself included), read from the sources."""
+    seen: set[Path] = set()
+    todo = [entry.resolve()]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        todo += [(path.parent / rel).resolve() for rel in IMPORT.findall(path.read_text())]
+    return seen
+
+
+def static_url(path: Path) -> str:
+    return "/static/frontend/" + path.relative_to(VIEWER.parent).as_posix()
+
+
+def asgi_get(app: Any, url: str) -> tuple[int, dict[str, str]]:
+    path, _, query = url.partition("?")
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": query.encode(), "headers": []}
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+
+
+def test_the_import_graph_reader_sees_imports_across_lines() -> None:
+    graph = imported_modules(VIEWER / "main.js")
+    assert VIEWER / "commands" / "addBox.js" in graph  # through actions.js
+    assert VIEWER / "emitter.js" in graph  # through store.js
+    assert VIEWER / "decode-worker.js" not in graph
+
+
+def test_viewer_preloads_every_module_it_imports_at_versioned_urls(project: Any, personas: Any) -> None:
     image = ImageFactory(project=project)
     html = signed_in(personas["annotator"]).get(f"/projects/{project.pk}/images/{image.pk}/").content.decode()
-    assert '<link rel="modulepreload" href="/static/frontend/viewer/main.js">' in html
-    assert '<link rel="modulepreload" href="/static/frontend/viewer/render.js" fetchpriority="low">' in html
-    assert '<link rel="modulepreload" href="/static/frontend/viewer/commands/addBox.js" fetchpriority="low">' in html
-    assert "/static/frontend/viewer/decode-worker.js" in html
-    assert f'fetch("/api/images/{image.pk}/display/", {{ credentials: "same-origin" }})' in html
+    importmap = json.loads(re.search(r'<script type="importmap">(.*?)</script>', html, re.DOTALL)[1])["imports"]
+    preloaded = re.findall(r'<link rel="modulepreload" href="([^"]+)"', html)
+    main = re.search(r'<script type="module" src="([^"]+)"></script>', html)[1]
+    assert importmap[static_url(VIEWER / "main.js")] == main
+    # Every module main.js imports, however deep: preloaded (so the browser fetches them at once,
+    # not import by import), at the URL its importers' relative imports are mapped to.
+    for module in imported_modules(VIEWER / "main.js"):
+        versioned = importmap.get(static_url(module))
+        assert versioned and "?v=" in versioned, module
+        assert versioned in preloaded, f"{module} is imported but not preloaded"
+    # Those URLs are what the server caches for good (a warm visit asks for nothing).
+    app = StaticFiles(lambda *a: None, "/static/", "no-cache")
+    for url in preloaded:
+        status, headers = asgi_get(app, url)
+        assert (status, headers["cache-control"]) == (200, "public, max-age=31536000, immutable"), url
+    # The image's worker starts before any module or the stylesheet is asked for, on the image's URL.
+    head = html[: html.index("</head>")]
+    worker = re.search(r'new Worker\("([^"]+)"', head)
+    assert worker and worker.start() < head.index("modulepreload") and worker.start() < head.index('rel="stylesheet"')
+    worker_url = json.loads(f'"{worker[1]}"')  # the template escapes it for a JS string
+    assert worker_url.startswith("/static/frontend/viewer/decode-worker.js?v=")
+    assert asgi_get(app, worker_url)[0] == 200
+    assert f'w.postMessage({{ url: "/api/images/{image.pk}/display/" }})' in head
