@@ -1,6 +1,6 @@
-"""End-to-end fixtures: the app served by daphne (``manage.py runserver`` with daphne installed:
-HTTP, static files and websockets in one process) on a fresh SQLite database seeded by ``seed.py``,
-and Debian's chromium driven by Playwright.
+"""End-to-end fixtures: the app served by daphne (``manage.py runserver --nostatic`` with daphne
+installed: HTTP, the app's own static files and websockets in one process) on a fresh SQLite
+database seeded by ``seed.py``, and Debian's chromium driven by Playwright.
 
 Skipped with a reason where /usr/bin/chromium is absent, except under CI=true where that fails.
 """
@@ -59,8 +59,9 @@ def _require_chromium() -> None:
 
 
 @contextlib.contextmanager
-def serve(tmp: Path) -> Iterator[LiveApp]:
-    """Migrates and seeds a fresh SQLite database under ``tmp`` and serves the app on a free port."""
+def serve(tmp: Path, root: Path = REPO_ROOT) -> Iterator[LiveApp]:
+    """Migrates and seeds a fresh SQLite database under ``tmp`` and serves the app on a free port
+    (the checkout at ``root``: another one, for a benchmark's baseline)."""
     db = tmp / "e2e.sqlite3"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
     env.update(
@@ -74,10 +75,10 @@ def serve(tmp: Path) -> Iterator[LiveApp]:
         PYTHONUNBUFFERED="1",
     )
     py = sys.executable
-    subprocess.run([py, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO_ROOT, env=env, check=True)
+    subprocess.run([py, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True)
     seeded = subprocess.run(
-        [py, str(Path(__file__).with_name("seed.py"))],
-        cwd=REPO_ROOT,
+        [py, str(root / "tests" / "e2e" / "seed.py")],
+        cwd=root,
         env=env,
         check=True,
         capture_output=True,
@@ -87,8 +88,10 @@ def serve(tmp: Path) -> Iterator[LiveApp]:
     port = _free_port()
     with open(tmp / "server.log", "w") as log:
         server = subprocess.Popen(
-            [py, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-            cwd=REPO_ROOT,
+            # --nostatic: the app's own static serving (SERVE_STATIC, as the demo and compose run it),
+            # not runserver's development handler.
+            [py, "manage.py", "runserver", "--noreload", "--nostatic", f"127.0.0.1:{port}"],
+            cwd=root,
             env=env,
             stdout=log,
             stderr=log,
