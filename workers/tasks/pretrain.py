@@ -65,6 +65,8 @@ def run(
     Returns:
         ``{"model_version": id, "final_loss": float, "epochs": int, "images": int}``.
     """
+    import torch
+
     from workers.ml.pretrain import PretrainConfig, pretrain
 
     project = Project.objects.get(pk=project_id)
@@ -86,7 +88,13 @@ def run(
         resume=(run_dir / "last.pt").exists(),
         **(options or {}),
     )
-    result = pretrain(config, log=lambda message: logger.info("%s: %s", job, message))
+    threads = torch.get_num_threads()
+    try:
+        result = pretrain(config, log=lambda message: logger.info("%s: %s", job, message))
+    finally:
+        # options["threads"] sets torch's thread count for the whole process: give the worker its
+        # own back, or every later analysis in this process would run on the pretraining's count.
+        torch.set_num_threads(threads)
     model_version = register_backbone(
         name=name,
         checkpoint=result.checkpoint,

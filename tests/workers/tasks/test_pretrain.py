@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from skelex_web.learning.services import checkpoint_path
 from tests.workers.tasks.helpers import TINY, stored_image
@@ -23,15 +24,21 @@ def test_pretraining_registers_a_new_backbone_and_activates_it(
     for seed in range(4):
         stored_image(analysis_project, media_root, seed)
     overrides = {k: v for k, v in TINY.items() if k != "img_size"}
-    with django_capture_on_commit_callbacks(execute=True):
-        out = run.apply(
-            args=[analysis_project.pk, "site tiny"],
-            kwargs={
-                "epochs": 1,
-                "activate": True,
-                "options": {"img_size": 32, "batch_size": 4, "model_overrides": overrides, "threads": 1},
-            },
-        ).get()
+    worker_threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the worker's own count, which a 1-thread pretraining must not leave changed
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            out = run.apply(
+                args=[analysis_project.pk, "site tiny"],
+                kwargs={
+                    "epochs": 1,
+                    "activate": True,
+                    "options": {"img_size": 32, "batch_size": 4, "model_overrides": overrides, "threads": 1},
+                },
+            ).get()
+        assert torch.get_num_threads() == 2  # later analyses in this worker keep its thread count
+    finally:
+        torch.set_num_threads(worker_threads)
 
     analysis_project.refresh_from_db()
     backbone = analysis_project.active_backbone
