@@ -48,6 +48,41 @@ def test_batch_writes_embedding_errormap_suggestions_and_status(analysis_project
         assert 0 <= s.x0 < s.x1 <= s.image.cols and 0 <= s.y0 < s.y1 <= s.image.rows
 
 
+def test_every_stored_image_is_announced_once_with_its_suggestion_count(
+    analysis_project: Any, media_root: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from skelex_web import events
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(events.group_name(analysis_project.pk), channel)
+    images = [stored_image(analysis_project, media_root, seed) for seed in range(3)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _run([i.pk for i in images])
+
+    async def drain() -> list[dict[str, Any]]:
+        out = []
+        while True:
+            try:
+                out.append((await asyncio.wait_for(layer.receive(channel), 0.5))["event"])
+            except TimeoutError:
+                return out
+
+    received = async_to_sync(drain)()
+    analysed = [e for e in received if e["type"] == "image.analysed"]
+    ready = {e["image"]: e["count"] for e in received if e["type"] == "suggestions.ready"}
+    assert sorted(e["image"] for e in analysed) == [i.pk for i in images]
+    assert all(e["status"] == "analysed" and e["error"] == "" for e in analysed)
+    assert ready == {i.pk: Suggestion.objects.filter(image=i).count() for i in images}
+    assert [e["done"] for e in received if e["type"] == "job.progress"] == [3]
+
+
 def test_running_twice_changes_nothing(analysis_project: Any, media_root: Path) -> None:
     images = [stored_image(analysis_project, media_root, seed) for seed in range(2)]
     ids = [i.pk for i in images]
