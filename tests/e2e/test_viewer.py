@@ -48,6 +48,17 @@ def sign_in(page: Any, app: LiveApp, who: str) -> None:
     page.wait_for_url(f"{app.url}/")
 
 
+def signed_in_page(
+    browser: Any, app: LiveApp, who: str, errors: list[str], size: tuple[int, int] = (1600, 1000)
+) -> tuple[Any, Any]:
+    """A fresh browser context (empty cache) with one page signed in as ``who``; console errors go to ``errors``."""
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    watch_console(page, errors)
+    sign_in(page, app, who)
+    return context, page
+
+
 def open_viewer(page: Any, app: LiveApp, image_id: int) -> None:
     page.goto(f"{app.url}/projects/{app.ids['project']}/images/{image_id}/")
     page.wait_for_function("document.body.dataset.ready === '1' && skelexViewer.firstFrameMs !== null", timeout=20000)
@@ -83,10 +94,7 @@ def test_label_an_image_end_to_end(live_app: LiveApp, browser: Any, artifacts: P
     big, (s1, s2, s3) = ids["big"], ids["suggestions"]
     ana = ids["users"]["ana"]
     errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    page = context.new_page()
-    watch_console(page, errors)
-    sign_in(page, live_app, "ana")
+    context, page = signed_in_page(browser, live_app, "ana", errors)
 
     # Open the image from the worklist (highest active-learning priority first).
     page.goto(f"{live_app.url}/projects/{ids['project']}/worklist/")
@@ -267,10 +275,7 @@ def test_offline_edits_are_kept_retried_and_survive_a_closed_tab(live_app: LiveA
     count = "select count(*) from labeling_annotation where image_id=? and kind='box' and is_deleted=0"
     start = rows(live_app.db, count, small)[0][0]
     errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    watch_console(page, errors)
-    sign_in(page, live_app, "ana")
+    context, page = signed_in_page(browser, live_app, "ana", errors, (1400, 900))
     open_viewer(page, live_app, small)
 
     # Offline: the edit stays, the status says so, and it is saved once the network is back.

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image as PILImage
 
 from .conftest import LiveApp
-from .test_viewer import MILESTONES, READY, rows, sign_in, watch_console
+from .test_viewer import MILESTONES, READY, rows, sign_in, signed_in_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -37,10 +37,7 @@ def stored_checksum(app: LiveApp, image_id: int) -> dict[str, int]:
 def test_the_image_shown_is_the_stored_16_bit_image(live_app: LiveApp, browser: Any, suffix: str, where: str) -> None:
     big = live_app.ids["big"]
     errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    page = context.new_page()
-    watch_console(page, errors)
-    sign_in(page, live_app, "ana")
+    context, page = signed_in_page(browser, live_app, "ana", errors)
     page.goto(f"{live_app.url}/projects/{live_app.ids['project']}/images/{big}/{suffix}")
     page.wait_for_function(READY, timeout=30000)
     assert page.evaluate("skelexViewer.decodedIn") == where
