@@ -30,11 +30,11 @@ try:  # ISA-L deflate: same format, much faster; optional so the core still runs
 except ImportError:  # pragma: no cover - exercised only where isal is not installed
     _deflate = zlib
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _BLOCK_BYTES = 1 << 18
 
 
-def _chunk(kind: bytes, payload: bytes) -> bytes:
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
     crc = zlib.crc32(payload, zlib.crc32(kind)) & 0xFFFFFFFF  # no kind + payload copy of a large IDAT
     return b"".join((struct.pack(">I", len(payload)), kind, payload, struct.pack(">I", crc)))
 
@@ -67,7 +67,7 @@ def _png(pixels: np.ndarray, bit_depth: int, compress_level: int) -> bytes:
     parts.append(compressor.flush())
     header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
     idat = b"".join(parts)
-    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    return PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
 def encode_png16(pixels: np.ndarray, compress_level: int = 1) -> bytes:

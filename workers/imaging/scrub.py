@@ -30,11 +30,11 @@ from __future__ import annotations
 import io
 import re
 import struct
-import zlib
 
 from PIL import Image
 
 from .errors import fail
+from .output import PNG_SIGNATURE, png_chunk
 
 _ORIENTATION = 0x0112
 
@@ -45,7 +45,6 @@ _JPEG_NAMES = {0xE1: "EXIF/XMP", 0xE2: "ICC/MPF", 0xED: "IPTC", 0xFE: "comment"}
 # The next real marker inside entropy-coded data: 0xFF not followed by a stuffed zero or a restart marker.
 _JPEG_NEXT_MARKER = re.compile(rb"\xff(?![\x00\xd0-\xd7])")
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_KEEP = frozenset(
     {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT", b"pHYs", b"bKGD", b"hIST"}
     | {b"acTL", b"fcTL", b"fdAT"}
@@ -147,15 +146,10 @@ def _keep_jpeg_segment(marker: int, segment: bytes) -> bool:
     return False
 
 
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = zlib.crc32(payload, zlib.crc32(kind)) & 0xFFFFFFFF
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-
 def _scrub_png(data: bytes, orientation: int) -> tuple[bytes, list[str]]:
-    if data[:8] != _PNG_SIGNATURE:
+    if data[:8] != PNG_SIGNATURE:
         raise ValueError("no PNG signature")
-    out = [_PNG_SIGNATURE]
+    out = [PNG_SIGNATURE]
     removed: list[str] = []
     pos, end = 8, len(data)
     while True:
@@ -169,7 +163,7 @@ def _scrub_png(data: bytes, orientation: int) -> tuple[bytes, list[str]]:
         if kind in _PNG_KEEP:
             out.append(data[pos:chunk_end])
             if kind == b"IHDR" and orientation != 1:
-                out.append(_png_chunk(b"eXIf", _orientation_tiff(orientation)))
+                out.append(png_chunk(b"eXIf", _orientation_tiff(orientation)))
         elif kind.decode("latin-1") not in removed:
             removed.append(kind.decode("latin-1"))
         pos = chunk_end

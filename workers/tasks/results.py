@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from skelex_web import events
 from skelex_web.labeling.models import AnnotationKind, Suggestion, SuggestionState
 from skelex_web.learning.models import Embedding, ErrorMap, ModelVersion
 from skelex_web.studies.models import Image, ImageStatus
+from workers.imaging.output import encode_png8
 
 from .engine import Analysis
 
@@ -48,33 +47,7 @@ def heatmap_png(error_map: np.ndarray) -> tuple[bytes, float]:
     heat *= np.float32(255.0 / scale)
     np.clip(heat, 0, 255, out=heat)
     np.rint(heat, out=heat)
-    return png_gray8(heat.astype(np.uint8)), scale
-
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png_gray8(pixels: np.ndarray) -> bytes:
-    """[H, W] uint8 -> an 8-bit greyscale PNG, every row "Up"-filtered, deflated at level 1 with RLE.
-
-    Written here rather than by Pillow, which tries all five PNG filters on every row: on a
-    radiograph-sized heat map that search costs more than the compression. Up (each byte minus the
-    byte above) suits a smooth map and is one numpy subtraction for the whole image; run-length
-    coding suits its flat areas. Files come out about the size of Pillow's at level 1.
-    """
-    h, w = pixels.shape
-    rows = np.empty((h, w + 1), dtype=np.uint8)
-    rows[:, 0] = 2  # filter type Up; above the first row the PNG spec assumes zeros
-    rows[0, 1:] = pixels[0]
-    np.subtract(pixels[1:], pixels[:-1], out=rows[1:, 1:])  # uint8 wraps modulo 256, as PNG wants
-    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    data = deflate.compress(rows) + deflate.flush()
-    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit, greyscale, deflate, adaptive, no interlace
-    return PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b"")
+    return encode_png8(heat.astype(np.uint8)), scale
 
 
 def _write_atomic(name: str, data: bytes) -> None:

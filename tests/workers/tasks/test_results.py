@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from workers.tasks.results import heatmap_png, png_gray8
+from workers.imaging.output import encode_png8
+from workers.tasks.results import heatmap_png
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -22,7 +23,7 @@ def test_png_round_trips_every_byte(shape: tuple[int, int]) -> None:
     pixels = np.random.default_rng(sum(shape)).integers(0, 256, size=shape, dtype=np.uint8)
     pixels[0, 0], pixels[-1, -1] = 255, 0  # the wrap-around of the Up filter (0 - 255) is exercised
 
-    assert np.array_equal(decode(png_gray8(pixels)), pixels)
+    assert np.array_equal(decode(encode_png8(pixels)), pixels)
 
 
 def test_heatmap_is_linear_with_255_at_the_995th_percentile_and_ignores_non_finite_values() -> None:
