@@ -42,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-fraction", type=float, default=0.3)
     p.add_argument("--weight-decay", type=float, default=HeadConfig.weight_decay)
     p.add_argument("--batch-size", type=int, default=32, help="images per forward when embedding")
+    p.add_argument(
+        "--pooling",
+        default="meanmax",
+        choices=("meanmax", "mean", "cls"),
+        help="token pooling for --embeddings auto (default meanmax, as the platform)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads for embedding (0 = torch's default)")
     p.add_argument("--cache-dir", type=Path, help="decode-once image cache (datacache.py) to read pixels from")
     p.add_argument("--out", required=True, type=Path, help="report JSON (the PNG goes beside it)")
@@ -85,7 +91,11 @@ def find_images(data: Path, ids: list[str]) -> dict[str, Path]:
 
 
 def compute_embeddings(
-    paths: dict[str, Path], checkpoint: Path, batch_size: int = 32, cache_dir: Path | None = None
+    paths: dict[str, Path],
+    checkpoint: Path,
+    batch_size: int = 32,
+    cache_dir: Path | None = None,
+    pooling: str = "meanmax",
 ) -> tuple[list[str], np.ndarray]:
     """Embeds every readable image with ``embed.embed`` (unreadable ones are skipped, with a message).
 
@@ -93,6 +103,7 @@ def compute_embeddings(
         paths: image id → file.
         checkpoint: the MAE checkpoint.
         batch_size: images per forward.
+        pooling: ``embed.embed`` pooling (default ``meanmax``, what the platform stores).
         cache_dir: optional decode-once cache (``datacache.py``, long side 336, e.g. pretraining's),
             which skips JPEG decoding for images already there; else files are decoded here.
     """
@@ -131,13 +142,13 @@ def compute_embeddings(
         batch.append(prepare(pixels, size=cfg.img_size, mean=cfg.mean, std=cfg.std).tensor)
         batch_ids.append(image_id)
         if len(batch) == batch_size or k == len(items) - 1:
-            chunks.append(embed(model, torch.stack(batch), batch_size=batch_size))
+            chunks.append(embed(model, torch.stack(batch), pooling=pooling, batch_size=batch_size))
             ok_ids += batch_ids
             batch, batch_ids = [], []
             if len(chunks) % 10 == 0 or k == len(items) - 1:
                 print(f"embedded {len(ok_ids)}/{len(items)} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
     if batch:  # the last files were unreadable after a partial batch
-        chunks.append(embed(model, torch.stack(batch), batch_size=batch_size))
+        chunks.append(embed(model, torch.stack(batch), pooling=pooling, batch_size=batch_size))
         ok_ids += batch_ids
     return ok_ids, np.concatenate(chunks)
 
@@ -148,7 +159,7 @@ def load_or_compute(args: argparse.Namespace, ids: list[str]) -> tuple[list[str]
         return [str(i) for i in z["ids"]], np.asarray(z["embeddings"])
     if args.checkpoint is None:
         raise SystemExit("--embeddings auto needs --checkpoint")
-    cache = args.out.with_name(f"{args.out.stem}.embeddings.{args.checkpoint.stem}.npz")
+    cache = args.out.with_name(f"{args.out.stem}.embeddings.{args.checkpoint.stem}.{args.pooling}.npz")
     if cache.exists() and cache.stat().st_mtime >= args.checkpoint.stat().st_mtime:
         print(f"using cached embeddings {cache}", file=sys.stderr)
         z = np.load(cache, allow_pickle=False)
@@ -158,7 +169,7 @@ def load_or_compute(args: argparse.Namespace, ids: list[str]) -> tuple[list[str]
         import torch
 
         torch.set_num_threads(args.threads)  # on a busy shared CPU, 1 thread beats 2 contended ones
-    got_ids, emb = compute_embeddings(paths, args.checkpoint, args.batch_size, args.cache_dir)
+    got_ids, emb = compute_embeddings(paths, args.checkpoint, args.batch_size, args.cache_dir, args.pooling)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, ids=np.array(got_ids), embeddings=emb)
     return got_ids, emb
@@ -219,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
     report["settings"].update(
         embeddings=str(args.embeddings if args.embeddings != "auto" else args.checkpoint),
         embedding_dim=int(x.shape[1]),
+        pooling=args.pooling if args.embeddings == "auto" else "as in the file",
         seconds=round(time.perf_counter() - t0, 1),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "seed": 0,
     "tiles": "auto",
     "preprocess": "pad",
+    # Embedding pooling (workers/ml/embed.py): a change re-analyses images, so a project never
+    # trains heads on a mix of two embeddings.
+    "pooling": "meanmax",
     "max_boxes": 5,
     # When the box finder's strict thresholds (z 3 / 2) find nothing, one candidate found with these
     # looser ones is still offered, so every image with a clearly unusual region gets something to
@@ -71,9 +74,14 @@ def errormap_params(params: dict[str, Any]) -> Any:
 
 
 def embed(
-    model: Any, images: list[np.ndarray], windows: list[tuple[float, float] | None], preprocess: str = "pad"
+    model: Any,
+    images: list[np.ndarray],
+    windows: list[tuple[float, float] | None],
+    preprocess: str = "pad",
+    pooling: str = "meanmax",
 ) -> np.ndarray:
-    """Embeddings of the unmasked encoder: [N, D] float16, L2-normalised rows."""
+    """Embeddings of the unmasked encoder: [N, D'] float16, L2-normalised rows (D' = 2 x width for
+    ``meanmax``)."""
     import torch
 
     from workers.ml.embed import embed as embed_batch
@@ -84,7 +92,7 @@ def embed(
         prepare(p, size=c.img_size, mode=preprocess, window=w, mean=c.mean, std=c.std).tensor
         for p, w in zip(images, windows)
     ]
-    return embed_batch(model, torch.stack(tensors))
+    return embed_batch(model, torch.stack(tensors), pooling=pooling)
 
 
 def boxes_for(
@@ -112,7 +120,7 @@ def analyse(
     """Runs the whole analysis for a batch: one embedding pass and one batched error-map pass."""
     from workers.ml.errormap import compute_errormaps
 
-    vectors = embed(model, images, windows, str(params.get("preprocess", "pad")))
+    vectors = embed(model, images, windows, str(params.get("preprocess", "pad")), str(params.get("pooling", "meanmax")))
     maps = compute_errormaps(model, images, windows, errormap_params(params))
     out = []
     for vector, result in zip(vectors, maps):

@@ -10,7 +10,7 @@ medoids when nothing is labelled yet.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,21 @@ def _answers(project: Project, image_ids: list[int]) -> dict[int, dict[str, Any]
     return out
 
 
+def _one_embedding_size(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], int]:
+    """The rows whose vector has the most common size, and how many were left out.
+
+    After the embedding setting changes (``engine.DEFAULT_PARAMS["pooling"]``), images are
+    re-analysed one batch at a time; until then a project holds vectors of two sizes, which no
+    model can be trained on together. The larger group is used and the rest reported.
+    """
+    sizes = Counter(len(r[1]) for r in rows)
+    if len(sizes) == 1:
+        return rows, 0
+    size = max(sizes, key=lambda k: (sizes[k], k))
+    kept = [r for r in rows if len(r[1]) == size]
+    return kept, len(rows) - len(kept)
+
+
 def _json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
     """NaN/inf (e.g. AUROC of a head with one class so far) become None: JSON has no NaN."""
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
@@ -80,6 +95,7 @@ def _retrain(project_id: int, reason: str, seed: int) -> dict[str, Any]:
     )
     if not rows:
         return {"status": "skipped", "reason": "no embeddings yet: analyse images first"}
+    rows, stale = _one_embedding_size(rows)
     ids = [r[0] for r in rows]
     emb = np.stack([np.frombuffer(bytes(r[1]), dtype="<f2").astype(np.float32) for r in rows])
     answers = _answers(project, ids)
@@ -104,6 +120,11 @@ def _retrain(project_id: int, reason: str, seed: int) -> dict[str, Any]:
 
     heads_mv = None
     summary: dict[str, Any] = {"n_images": len(ids), "n_labelled": len(labelled), "reason": reason}
+    if stale:
+        summary["left_out"] = (
+            f"{stale} images have embeddings of another size (analysed with an earlier embedding "
+            "setting); re-analyse them to include them"
+        )
     if labelled:
         targets = encode_answers(schema, per_image)
         model = fit_heads(emb, targets, schema)

@@ -83,6 +83,23 @@ def test_a_round_trains_heads_writes_suggestions_and_orders_the_queue(
     assert not {i.pk for i in queue} & {i.pk for i in pool[:10] + pool[20:30]}
 
 
+def test_a_round_after_an_embedding_change_trains_on_one_size_and_says_what_it_left_out(
+    pool: list[Image], project: Any, personas: Any
+) -> None:
+    # Five images were re-analysed with a wider embedding (e.g. mean+max pooling); the rest not yet.
+    for image in pool[10:15]:
+        Embedding.objects.filter(image=image).update(dim=64, vector=np.ones(64, "<f2").tobytes())
+    for image in pool[:10] + pool[20:30]:
+        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+    summary = retrain(project.pk)
+    assert summary["n_images"] == 35 and summary["n_labelled"] == 20
+    assert "5 images have embeddings of another size" in summary["left_out"]
+    mv = ModelVersion.objects.get(project=project, kind="heads")
+    assert mv.metrics["heads"]["abnormal"]["auroc"] > 0.9
+    # The left-out images get no pre-filled answer from a model that never saw their embedding.
+    assert not Suggestion.objects.filter(kind="head", image__in=pool[10:15]).exists()
+
+
 def test_cold_start_picks_typical_images_per_body_part(pool: list[Image], project: Any, personas: Any) -> None:
     retrain(project.pk)
     assert not ModelVersion.objects.filter(kind="heads").exists()

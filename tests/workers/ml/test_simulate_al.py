@@ -137,5 +137,5 @@ def test_auto_embeddings_skip_unreadable_images(tmp_path: Path) -> None:
     paths["c.jpg"].write_bytes(paths["b.jpg"].read_bytes()[:100])  # truncated, like FracAtlas' corrupt ones
     ids, emb = compute_embeddings(paths, ckpt, batch_size=2)
     assert ids == ["a.png", "b.jpg"]
-    assert emb.shape == (2, 192) and emb.dtype == np.float16
+    assert emb.shape == (2, 384) and emb.dtype == np.float16  # mean + max of the 192-d tokens (default pooling)
     np.testing.assert_allclose(np.linalg.norm(emb.astype(np.float32), axis=1), 1.0, atol=1e-2)

@@ -34,7 +34,7 @@ def test_batch_writes_embedding_errormap_suggestions_and_status(analysis_project
         assert image.status == ImageStatus.ANALYSED and image.error_message == ""
         emb = Embedding.objects.get(image=image)
         vec = emb.as_array()
-        assert vec.shape == (32,) and abs(float(np.linalg.norm(vec)) - 1.0) < 1e-2
+        assert vec.shape == (64,) and abs(float(np.linalg.norm(vec)) - 1.0) < 1e-2  # mean + max of 32-d tokens
         em = ErrorMap.objects.get(image=image)
         heat = np.asarray(PILImage.open(media_root / em.file.name))
         assert heat.shape == (image.rows, image.cols) and heat.dtype == np.uint8 and heat.max() > 0
