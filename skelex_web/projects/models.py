@@ -22,7 +22,9 @@ ROLE_RANK = {Role.VIEWER: 0, Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.LEAD: 3}
 
 
 def default_settings() -> dict[str, Any]:
-    return {"deidentify": True, "retrain_every": 20}
+    # keep_file_names: keep PNG/JPEG/TIFF base names as Image.name while de-identifying; only for
+    # public, already anonymised datasets whose file names are their identifiers (FracAtlas).
+    return {"deidentify": True, "keep_file_names": False, "retrain_every": 20}
 
 
 class Project(models.Model):

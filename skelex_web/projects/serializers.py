@@ -47,8 +47,9 @@ class ProjectSerializer(serializers.ModelSerializer):
         retrain = value.get("retrain_every", 20)
         if not isinstance(retrain, int) or retrain < 1:
             raise serializers.ValidationError({"retrain_every": "must be a positive integer"})
-        if "deidentify" in value and not isinstance(value["deidentify"], bool):
-            raise serializers.ValidationError({"deidentify": "must be true or false"})
+        for flag in ("deidentify", "keep_file_names"):
+            if flag in value and not isinstance(value[flag], bool):
+                raise serializers.ValidationError({flag: "must be true or false"})
         return value
 
 

@@ -194,7 +194,11 @@ def import_dataset(
     limit: int | None = None,
     progress: Callable[[IngestResult], None] | None = None,
 ) -> DatasetImport:
-    """Ingests the dataset's images, then stores their boxes and CSV labels as imported annotations."""
+    """Ingests the dataset's images, then stores their boxes and CSV labels as imported annotations.
+
+    Labels are found by the dataset's file name and stored on the image id of that file's ingest
+    result, never looked up by ``Image.name`` (a pseudonym in de-identifying projects).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     root = Path(root)
@@ -205,7 +209,7 @@ def import_dataset(
     summary = DatasetImport()
     summary.results = ingest_many(project, [(p.name, p) for p in images], actor=actor, progress=progress)
     box_labels = list(project.label_schema.get("box_labels", []))
-    for path, result in zip(images, summary.results):
+    for path, result in zip(images, summary.results, strict=True):
         if result.image_id is None:
             continue
         if fmt == "coco":

@@ -10,7 +10,8 @@ Every path (API upload, ``import_images``, ``import_dataset``, the ingest Celery
 - Nothing half-written: the files are written first, then the rows in one transaction; if
   anything fails, the files just written are deleted again.
 - Stored names are random (``originals/<project>/<uuid>.dcm``), never the uploaded name, which
-  may carry PHI for DICOM. Logs carry counts and problems, never names or patient data.
+  may carry PHI. When de-identifying, the display name (``Image.name``) is a pseudonym too
+  (:func:`_safe_name`). Logs carry counts and problems, never names or patient data.
 - Analysis is enqueued by task name only (no torch in the web process), on commit, in batches
   of ``settings.ANALYSIS_BATCH_SIZE`` (:func:`queue_analysis`).
 """
@@ -118,8 +119,8 @@ def ingest_file(
         project: where the image goes; its ``deidentify`` setting decides de-identification
             (DICOM attributes, PNG/JPEG/TIFF metadata).
         source: a path or the file's bytes.
-        name: the name the user knows the file by; echoed in the result, never stored for DICOM
-            when de-identifying, never logged.
+        name: the name the user knows the file by; echoed in the result, never logged, and not
+            stored when de-identifying (unless ``keep_file_names``, and then never for DICOM).
         actor: the user importing (for events); None for command-line imports.
         enqueue: send the new images to analysis on commit (:func:`ingest_many` batches instead).
     """
@@ -183,7 +184,7 @@ def _write(
     if len(duplicates) == len(prepared.frames):
         ids = sorted(set(duplicates.values()))
         return IngestResult(name, DUPLICATE, f"{name}: already in the project", ids[0], ids)
-    display_name = _safe_name(prepared, name, bool(project.setting("deidentify")))
+    display_name = _safe_name(prepared, name, project)
     staged = _Staged(name, prepared, display_name, "", [], [])
 
     def save(folder: str, ext: str, payload: bytes) -> str:
@@ -283,11 +284,19 @@ def _existing(project: Project, frames: list[PreparedFrame]) -> dict[int, int]:
     return found
 
 
-def _safe_name(prepared: PreparedFile, name: str, deidentify: bool) -> str:
-    """What the UI shows: the file's base name, except for DICOM being de-identified (may hold PHI)."""
-    if prepared.file_format == "dicom" and deidentify:
-        modality = prepared.frames[0].decoded.modality or "dicom"
-        return f"{modality.lower()}-{prepared.sha256[:12]}.dcm"
+def _safe_name(prepared: PreparedFile, name: str, project: Project) -> str:
+    """``Image.name``, what the UI shows and exports build file names from.
+
+    De-identifying, it is a pseudonym (``cr-3fa2c1d09b7e.dcm``, ``jpeg-3fa2c1d09b7e.jpg``) from the
+    hash of the de-identified original, because an uploaded name can carry PHI
+    (``DOE_JOHN_1960-01-02.jpg``). The project setting ``keep_file_names`` keeps PNG/JPEG/TIFF base
+    names, for public anonymised datasets whose names are their identifiers; DICOM names come from
+    scanners and PACS and are replaced regardless. Not de-identifying, it is the base name.
+    """
+    fmt = prepared.file_format
+    if project.setting("deidentify") and (fmt == "dicom" or not project.setting("keep_file_names")):
+        prefix = (prepared.frames[0].decoded.modality or "dicom") if fmt == "dicom" else fmt
+        return f"{prefix.lower()}-{prepared.sha256[:12]}.{_EXTENSIONS.get(fmt, 'bin')}"
     return PurePosixPath(name.replace("\\", "/")).name[:255] or f"image-{prepared.sha256[:12]}"
 
 

@@ -79,6 +79,19 @@ def test_lead_changes_schema_and_it_is_audited(project: Any, client_for: Any) ->
     assert event.after["label_schema"] == schema and event.before["label_schema"] == default_schema()
 
 
+@pytest.mark.parametrize("flag,default", [("deidentify", True), ("keep_file_names", False)])
+def test_privacy_settings_must_be_booleans(flag: str, default: bool, project: Any, client_for: Any) -> None:
+    assert project.setting(flag) is default
+    url = f"/api/projects/{project.pk}/"
+    response = client_for("lead").patch(url, {"settings": {flag: "yes"}}, format="json")
+    assert response.status_code == 400
+    assert flag in response.json()["errors"]["settings"]
+    response = client_for("lead").patch(url, {"settings": {flag: not default}}, format="json")
+    assert response.status_code == 200, response.content
+    project.refresh_from_db()
+    assert project.setting(flag) is (not default)
+
+
 def test_last_lead_cannot_be_removed(project: Any, personas: Any, client_for: Any) -> None:
     lead_membership = Membership.objects.get(project=project, user=personas["lead"])
     response = client_for("lead").delete(f"/api/projects/{project.pk}/members/{lead_membership.pk}/")

@@ -2,6 +2,8 @@
 
 The source project is filled by the ingest team's ``import_dataset`` (COCO or YOLO boxes + dataset.csv);
 each export is imported into a fresh project, and the boxes and labels must come back unchanged.
+Both projects keep file names (``keep_file_names``), as a lead importing FracAtlas would: the
+images are matched across the round trip by the export's ``<id>-<name>`` stems.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from tests.factories import ProjectFactory
 from tests.paths import FRACATLAS
 
 pytestmark = pytest.mark.django_db
+
+KEEP_FILE_NAMES = {"keep_file_names": True}  # FracAtlas is public, anonymised, named by image id
 
 # Small (373x454) films: six fractured (10 boxes), two normal.
 FRACTURED = ["IMG0000284.jpg", "IMG0000307.jpg", "IMG0000319.jpg", "IMG0000351.jpg", "IMG0000352.jpg", "IMG0000466.jpg"]
@@ -48,7 +52,7 @@ def fracatlas_root(tmp_path: Path) -> Path:
 @pytest.fixture(params=["coco", "yolo"])
 def source(fracatlas_root: Path, request: pytest.FixtureRequest) -> Any:
     """The subset imported from FracAtlas's own COCO file, or from its YOLO label files."""
-    project = ProjectFactory(slug="fracatlas-src")
+    project = ProjectFactory(slug="fracatlas-src", settings=KEEP_FILE_NAMES)
     summary = import_dataset(project, fracatlas_root, request.param)
     assert summary.boxes == 10 and len(summary.results) == 8
     return project
@@ -132,7 +136,7 @@ def test_export_then_import_into_a_new_project_gives_the_same_boxes(source: Any,
     elif fmt == "yolo":
         for label_file in list((root / "labels").glob("*/*.txt")):
             label_file.rename(root / "labels" / label_file.name)
-    target = ProjectFactory(slug=f"reimport-{fmt}")
+    target = ProjectFactory(slug=f"reimport-{fmt}", settings=KEEP_FILE_NAMES)
     summary = import_dataset(target, root, fmt)
     assert len(summary.results) == 8 and all(r.status == "ingested" for r in summary.results)
     # COCO and VOC keep a thousandth of a pixel; YOLO's normalised 6 decimals are 1e-6 * 454 px apart.

@@ -1,10 +1,15 @@
-"""FracAtlas import: boxes equal the dataset's (on the EXIF-rotated image), CSV labels → heads."""
+"""FracAtlas import: boxes equal the dataset's (on the EXIF-rotated image), CSV labels → heads.
+
+FracAtlas is public and anonymised and its file names are its identifiers, so most tests import it
+as a lead would (``--keep-file-names``) and find images by name; one imports it without, into a
+de-identifying project that pseudonymises the names, and finds them by their pixels instead."""
 
 from __future__ import annotations
 
 import csv
 import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,7 @@ from django.core.management.base import CommandError
 from skelex_web.labeling.models import Annotation
 from skelex_web.studies.models import Image
 from tests.paths import FRACATLAS
+from workers.imaging import load_image, pixel_hash
 
 from .ingest_helpers import SentTasks
 
@@ -88,13 +94,14 @@ def _stored(image: Image) -> list[tuple[float, float, float, float]]:
     return sorted((b.x0, b.y0, b.x1, b.y1) for b in boxes)  # type: ignore[misc]
 
 
-def _close(a: list[tuple[float, ...]], b: list[tuple[float, ...]], tol: float = 1.0) -> bool:
+def _close(a: Sequence[tuple[float, ...]], b: Sequence[tuple[float, ...]], tol: float = 1.0) -> bool:
     return len(a) == len(b) and all(abs(x - y) <= tol for p, q in zip(a, b) for x, y in zip(p, q))
 
 
-def _import(project: Any, root: Path, fmt: str) -> str:
+def _import(project: Any, root: Path, fmt: str, keep_file_names: bool = True) -> str:
     out = StringIO()
-    call_command("import_dataset", str(root), project=project.slug, fmt=fmt, no_progress=True, stdout=out)
+    options = {"no_progress": True, "keep_file_names": keep_file_names, "stdout": out}
+    call_command("import_dataset", str(root), project=project.slug, fmt=fmt, **options)
     return out.getvalue()
 
 
@@ -104,6 +111,7 @@ def test_fracatlas_boxes_match_dataset_on_rotated_image(project: Any, subset: Pa
 
     monkeypatch.setattr(app, "send_task", SentTasks())
     text = _import(project, subset, fmt)
+    assert "keeps PNG/JPEG/TIFF file names as image names" in text
     assert "20 files: 18 ingested, 0 duplicate, 2 rejected" in text
     assert "rejected: IMG0004028.jpg: truncated or corrupt image data" in text
     # COCO boxes are floats and VOC's rounded integers: the two sources differ by up to ~1 px.
@@ -123,6 +131,28 @@ def test_fracatlas_boxes_match_dataset_on_rotated_image(project: Any, subset: Pa
         before = Annotation.objects.count()
         assert "18 duplicate" in _import(project, subset, fmt)
         assert Annotation.objects.count() == before
+
+
+def test_boxes_land_on_the_right_images_when_names_are_pseudonymised(
+    project: Any, subset: Path, monkeypatch: Any
+) -> None:
+    from skelex_web.celery import app
+
+    monkeypatch.setattr(app, "send_task", SentTasks())
+    text = _import(project, subset, "yolo", keep_file_names=False)
+    assert "keeps PNG/JPEG/TIFF" not in text and "18 ingested" in text
+    project.refresh_from_db()
+    assert not project.setting("keep_file_names")
+    assert not Image.objects.filter(name__startswith="IMG").exists()
+    for stem in FRACTURED + NORMAL:
+        folder = "Fractured" if stem in FRACTURED else "Non_fractured"
+        image = Image.objects.get(pixel_sha256=pixel_hash(load_image(FRACATLAS / "images" / folder / f"{stem}.jpg")))
+        assert image.name == f"jpeg-{image.sha256[:12]}.jpg", stem
+        stored = _stored(image)
+        expected = _yolo_boxes(stem, image.cols, image.rows) if stem in FRACTURED else []
+        assert _close(stored, expected), stem
+        abnormal = Annotation.objects.get(image=image, kind="head", head="abnormal", origin="imported")
+        assert abnormal.value == ("yes" if stem in FRACTURED else "no"), stem  # dataset.csv's row for it
 
 
 def _check_csv_labels() -> None:

@@ -34,6 +34,8 @@ def test_demo_sets_up_and_analyses_real_radiographs(tiny_ckpt: Path, tmp_path: P
     db = sqlite3.connect(tmp_path / "var" / "skelex.sqlite3")
     statuses = dict(db.execute("SELECT name, status FROM studies_image").fetchall())
     assert len(statuses) == 3 and set(statuses.values()) == {"analysed"}, statuses
+    # The demo project keeps raster file names (synthetic phantoms); DICOM names are pseudonyms.
+    assert "phantom_7_0000.png" in statuses and not any(name.startswith("RG") for name in statuses), statuses
     with_suggestions = db.execute(
         "SELECT COUNT(DISTINCT image_id) FROM labeling_suggestion WHERE source = 'errormap'"
     ).fetchone()[0]

@@ -2,6 +2,8 @@
 
 Imports the images (as ``import_images``) plus their boxes and CSV labels as annotations with
 origin ``imported`` (see ``skelex_web.studies.ingest_dataset`` for the layout and mapping).
+Annotations are matched to images by the dataset's file names while importing, never by stored
+name afterwards, so they land on the right images when the names are pseudonymised.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tqdm import tqdm
 from skelex_web.studies.ingest_dataset import FORMATS, find_images, import_dataset
 from skelex_web.studies.services import REJECTED, IngestResult
 
-from .import_images import _project, report
+from .import_images import KEEP_FILE_NAMES_HELP, _project, keep_file_names, report
 
 
 class Command(BaseCommand):
@@ -30,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=None, help="import only the first N images")
         parser.add_argument("--user", default=None, help="username recorded as the labels' author")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--keep-file-names", action="store_true", help=KEEP_FILE_NAMES_HELP)
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = _project(options["project"])
@@ -41,6 +44,8 @@ class Command(BaseCommand):
             actor = get_user_model().objects.filter(username=options["user"]).first()
             if actor is None:
                 raise CommandError(f"no user {options['user']!r}")
+        if options["keep_file_names"]:
+            keep_file_names(self, project, actor)
         total = len(find_images(root)[: options["limit"] or None])
         bar = tqdm(total=total, desc="importing", unit="file", disable=options["no_progress"], file=sys.stderr)
         rejected: list[IngestResult] = []

@@ -2,6 +2,8 @@
 
 Prints a progress bar and a summary; exits non-zero only when nothing could be imported
 (every file rejected, or no files found). Duplicates count as success: re-running is safe.
+``--keep-file-names`` turns on the project's ``keep_file_names`` setting first (see
+:data:`KEEP_FILE_NAMES_HELP`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from skelex_web.projects.models import Project
+from skelex_web.projects.services import update_project
 from skelex_web.studies.services import REJECTED, IngestResult, ingest_many, summarise
+
+KEEP_FILE_NAMES_HELP = (
+    "keep PNG/JPEG/TIFF file names as image names, for public, already anonymised datasets whose file "
+    "names are their identifiers (turns on the project's keep_file_names setting, which stays on; "
+    "DICOM names are replaced either way when de-identifying)"
+)
 
 
 class Command(BaseCommand):
@@ -24,12 +33,15 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", type=Path, help="files, folders or zip archives")
         parser.add_argument("--project", required=True, help="project slug")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+        parser.add_argument("--keep-file-names", action="store_true", help=KEEP_FILE_NAMES_HELP)
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = _project(options["project"])
         missing = [str(p) for p in options["paths"] if not p.exists()]
         if missing:
             raise CommandError(f"not found: {', '.join(missing)}")
+        if options["keep_file_names"]:
+            keep_file_names(self, project)
         bar = tqdm(desc="importing", unit="file", disable=options["no_progress"], file=sys.stderr)
         rejected: list[IngestResult] = []
 
@@ -50,6 +62,17 @@ def _project(slug: str) -> Project:
         return Project.objects.get(slug=slug)
     except Project.DoesNotExist:
         raise CommandError(f"no project with slug {slug!r}") from None
+
+
+def keep_file_names(command: BaseCommand, project: Project, actor: Any = None) -> None:
+    """Turns on (and stores, with an audit event) the project's ``keep_file_names`` setting."""
+    if not project.setting("keep_file_names"):
+        settings = {**(project.settings or {}), "keep_file_names": True}
+        update_project(actor=actor, project=project, changes={"settings": settings})
+    command.stdout.write(
+        f"project {project.slug!r} keeps PNG/JPEG/TIFF file names as image names (setting keep_file_names "
+        "is on); DICOM names are still replaced when de-identifying"
+    )
 
 
 def report(command: BaseCommand, results: list[IngestResult], rejected: list[IngestResult]) -> None:
