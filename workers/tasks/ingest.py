@@ -21,8 +21,19 @@ from django.db import InterfaceError, OperationalError
     retry_backoff_max=60,
     max_retries=5,
 )
-def import_files(project_id: int, paths: list[str], actor_id: int | None = None) -> list[dict[str, Any]]:
-    """Ingests ``paths`` (``"name\\tpath"`` strings) into the project; returns per-file results."""
+def import_files(project_id: int, paths: list[str], actor_id: int | None = None) -> dict[str, Any]:
+    """Ingests ``paths`` (``"name\\tpath"`` strings) into the project; returns counts and new ids.
+
+    The return value holds no file names: the worker logs every task's return value at INFO
+    ("succeeded in 1.2s: ...") and the result backend stores it, and an uploaded name can carry a
+    patient's name. New images are announced as project events (``image.ingested``) and appear in
+    the worklist; the counts say how many files were duplicates or rejected.
+    """
     from skelex_web.studies.services import import_staged_files
 
-    return import_staged_files(project_id, paths, actor_id)
+    results = import_staged_files(project_id, paths, actor_id)
+    counts = {status: 0 for status in ("ingested", "duplicate", "rejected")}
+    for result in results:
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    new_ids = [i for r in results if r["status"] == "ingested" for i in (r.get("image_ids") or [])]
+    return {**counts, "image_ids": new_ids}

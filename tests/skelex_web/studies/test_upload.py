@@ -108,3 +108,20 @@ def test_large_upload_is_staged_and_queued(
     out = import_staged_files(*args)
     assert [r["status"] for r in out] == ["ingested", "ingested"]
     assert not any(Path(p).exists() for _, p in staged)
+
+
+def test_the_queued_ingest_task_returns_counts_without_file_names(project: Any, tmp_path: Path) -> None:
+    # The worker logs each task's return value at INFO and the result backend keeps it.
+    from workers.tasks.ingest import import_files
+
+    paths = []
+    for i, (name, data) in enumerate(
+        [("DOE_JOHN_1960-01-02.png", png(8)), ("DOE_JOHN_copy.png", png(8)), ("DOE_JOHN.dcm", b"not dicom")]
+    ):
+        staged = tmp_path / f"upload-{i}"
+        staged.write_bytes(data)
+        paths.append(f"{name}\t{staged}")
+    out = import_files(project.pk, paths)
+    assert {k: out[k] for k in ("ingested", "duplicate", "rejected")} == {"ingested": 1, "duplicate": 1, "rejected": 1}
+    assert out["image_ids"] == list(Image.objects.filter(project=project).values_list("pk", flat=True))
+    assert "DOE" not in repr(out) and "1960" not in repr(out)
