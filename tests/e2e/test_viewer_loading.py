@@ -5,6 +5,7 @@ preloads at versioned URLs, and a second visit takes them from the cache without
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,20 @@ def stored_checksum(app: LiveApp, image_id: int) -> dict[str, int]:
     return {"width": 2880, "sum": int(pixels.sum()), "weighted": int((pixels * weights).sum())}
 
 
+def _late(route: Any) -> None:
+    time.sleep(0.6)
+    route.continue_()
+
+
 @pytest.mark.parametrize(("suffix", "where"), [("", "worker"), ("?decode=main", "main")])
 def test_the_image_shown_is_the_stored_16_bit_image(live_app: LiveApp, browser: Any, suffix: str, where: str) -> None:
     big = live_app.ids["big"]
     errors: list[str] = []
     context, page = signed_in_page(browser, live_app, "ana", errors)
+    if where == "worker":
+        # The viewer's entry module arrives 0.6 s late: the image download must not wait for it.
+        # (Without the delay the order of the two is a race on a busy machine, not a property.)
+        page.route("**/static/frontend/viewer/main.js*", _late)
     page.goto(f"{live_app.url}/projects/{live_app.ids['project']}/images/{big}/{suffix}")
     page.wait_for_function(READY, timeout=30000)
     assert page.evaluate("skelexViewer.decodedIn") == where
@@ -46,7 +56,7 @@ def test_the_image_shown_is_the_stored_16_bit_image(live_app: LiveApp, browser: 
     assert marks["decoded"] <= marks["pixels"] <= marks["first"]
     if where == "worker":  # the worker reports its download; it began before the modules ran
         assert marks["request"] <= marks["firstByte"] <= marks["lastByte"] <= marks["decoded"]
-        assert marks["request"] < marks["modules"]
+        assert marks["request"] < marks["modules"] - 300
     context.close()
     assert errors == []
 
