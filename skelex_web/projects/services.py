@@ -54,6 +54,16 @@ def update_project(*, actor: Any, project: Project, changes: dict[str, Any]) -> 
     return project
 
 
+def keep_file_names(*, actor: Any, project: Project) -> bool:
+    """Turns on the project's ``keep_file_names`` setting (audited); False if it was already on."""
+    if project.setting("keep_file_names"):
+        return False
+    update_project(
+        actor=actor, project=project, changes={"settings": {**(project.settings or {}), "keep_file_names": True}}
+    )
+    return True
+
+
 @transaction.atomic
 def set_membership(*, actor: Any, project: Project, user: Any, role: str) -> Membership:
     membership, created = Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})

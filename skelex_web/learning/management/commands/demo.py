@@ -23,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from skelex_web import embedded
 from skelex_web.learning.services import activate_backbone, register_backbone
 from skelex_web.projects.models import Project
-from skelex_web.projects.services import create_project, update_project
+from skelex_web.projects.services import create_project, keep_file_names
 from skelex_web.studies.models import Image, ImageStatus
 
 DEMO_USER = "demo"
@@ -70,11 +70,9 @@ class Command(BaseCommand):
             slug=DEMO_SLUG,
             description="Real radiographs from pydicom-data and synthetic phantoms with planted findings.",
         )
-        if not project.setting("keep_file_names"):
-            # The demo's PNGs are synthetic phantoms (phantom_7_0003.png): no patient behind any
-            # name, and the names say which phantom is which. DICOM names are replaced regardless.
-            kept = {**(project.settings or {}), "keep_file_names": True}
-            update_project(actor=user, project=project, changes={"settings": kept})
+        # The demo's PNGs are synthetic phantoms (phantom_7_0003.png): no patient behind any name,
+        # and the names say which phantom is which. DICOM names are replaced regardless.
+        keep_file_names(actor=user, project=project)
         self._backbone(project)
         embedded_started = embedded.start_if_configured()
         if not embedded_started:

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from skelex_web.projects.models import Project
-from skelex_web.projects.services import update_project
+from skelex_web.projects.services import keep_file_names as turn_on_keep_file_names
 from skelex_web.studies.services import REJECTED, IngestResult, ingest_many, summarise
 
 KEEP_FILE_NAMES_HELP = (
@@ -66,9 +66,7 @@ def _project(slug: str) -> Project:
 
 def keep_file_names(command: BaseCommand, project: Project, actor: Any = None) -> None:
     """Turns on (and stores, with an audit event) the project's ``keep_file_names`` setting."""
-    if not project.setting("keep_file_names"):
-        settings = {**(project.settings or {}), "keep_file_names": True}
-        update_project(actor=actor, project=project, changes={"settings": settings})
+    turn_on_keep_file_names(actor=actor, project=project)
     command.stdout.write(
         f"project {project.slug!r} keeps PNG/JPEG/TIFF file names as image names (setting keep_file_names "
         "is on); DICOM names are still replaced when de-identifying"
