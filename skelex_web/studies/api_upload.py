@@ -7,7 +7,7 @@ nothing is written; chunked bodies are measured after parsing and refused the sa
 Small uploads (up to :data:`INLINE_MAX_FILES` files and :data:`INLINE_MAX_BYTES`) are ingested
 inline and answered ``200`` with per-file results. Larger ones are staged under
 ``MEDIA_ROOT/staging/`` and handed to the ``workers.ingest.import_files`` task on the ingest
-queue (its body is :func:`skelex_web.studies.services.import_staged_files`); the answer is ``202``
+queue (its body is :func:`skelex_web.studies.services.import_staged`); the answer is ``202``
 with the task id, and results arrive as ``image.ingested`` events.
 """
 

@@ -478,11 +478,11 @@ def summarise(results: Iterable[IngestResult]) -> dict[str, int]:
     return counts
 
 
-def import_staged_files(project_id: int, paths: list[str], actor_id: int | None = None) -> list[dict[str, Any]]:
+def import_staged(project_id: int, paths: list[str], actor_id: int | None = None) -> list[IngestResult]:
     """Celery task body (``workers.ingest.import_files``): ingest staged upload files, then delete them.
 
     ``paths`` are ``(name, path)`` pairs serialised as ``"name\\tpath"`` strings, so the task
-    arguments stay JSON. Returns the per-file results as dicts.
+    arguments stay JSON. Returns one result per file.
     """
     from django.contrib.auth import get_user_model
 
@@ -490,8 +490,12 @@ def import_staged_files(project_id: int, paths: list[str], actor_id: int | None 
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     pairs = [tuple(item.split("\t", 1)) if "\t" in item else (Path(item).name, item) for item in paths]
     try:
-        results = ingest_many(project, [(n, Path(p)) for n, p in pairs], actor=actor)
+        return ingest_many(project, [(n, Path(p)) for n, p in pairs], actor=actor)
     finally:
         for _, path in pairs:
             Path(path).unlink(missing_ok=True)
-    return [r.as_dict() for r in results]
+
+
+def import_staged_files(project_id: int, paths: list[str], actor_id: int | None = None) -> list[dict[str, Any]]:
+    """:func:`import_staged` with the per-file results as dicts."""
+    return [r.as_dict() for r in import_staged(project_id, paths, actor_id)]

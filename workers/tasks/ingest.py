@@ -1,6 +1,6 @@
 """``workers.ingest.import_files``: ingest staged upload files on the ``ingest`` queue.
 
-The body is the ingest service (``skelex_web.studies.services.import_staged_files``); new
+The body is the ingest service (``skelex_web.studies.services.import_staged``); new
 images are queued for analysis by that service when its transaction commits.
 """
 
@@ -29,11 +29,8 @@ def import_files(project_id: int, paths: list[str], actor_id: int | None = None)
     patient's name. New images are announced as project events (``image.ingested``) and appear in
     the worklist; the counts say how many files were duplicates or rejected.
     """
-    from skelex_web.studies.services import import_staged_files
+    from skelex_web.studies.services import INGESTED, import_staged, summarise
 
-    results = import_staged_files(project_id, paths, actor_id)
-    counts = {status: 0 for status in ("ingested", "duplicate", "rejected")}
-    for result in results:
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
-    new_ids = [i for r in results if r["status"] == "ingested" for i in (r.get("image_ids") or [])]
-    return {**counts, "image_ids": new_ids}
+    results = import_staged(project_id, paths, actor_id)
+    new_ids = [i for r in results if r.status == INGESTED for i in r.image_ids]
+    return {**summarise(results), "image_ids": new_ids}
