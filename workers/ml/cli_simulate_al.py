@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .embed import DEFAULT_POOLING, POOLINGS
 from .heads import HeadConfig, HeadSpec, Schema
 from .simulate_al import SimulationSettings, simulate, table
 
@@ -44,9 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per forward when embedding")
     p.add_argument(
         "--pooling",
-        default="meanmax",
-        choices=("meanmax", "mean", "cls"),
-        help="token pooling for --embeddings auto (default meanmax, as the platform)",
+        default=DEFAULT_POOLING,
+        choices=POOLINGS,
+        help=f"token pooling for --embeddings auto (default {DEFAULT_POOLING}, as the platform)",
     )
     p.add_argument("--threads", type=int, default=0, help="torch threads for embedding (0 = torch's default)")
     p.add_argument("--cache-dir", type=Path, help="decode-once image cache (datacache.py) to read pixels from")
@@ -95,7 +96,7 @@ def compute_embeddings(
     checkpoint: Path,
     batch_size: int = 32,
     cache_dir: Path | None = None,
-    pooling: str = "meanmax",
+    pooling: str = DEFAULT_POOLING,
 ) -> tuple[list[str], np.ndarray]:
     """Embeds every readable image with ``embed.embed`` (unreadable ones are skipped, with a message).
 
