@@ -41,6 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--initial", type=int, default=20, help="random labelled images to start from")
     p.add_argument("--test-fraction", type=float, default=0.3)
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=SimulationSettings.bootstrap,
+        help="paired resamples of the seeds for the 95%% intervals (0 = none)",
+    )
     p.add_argument("--weight-decay", type=float, default=HeadConfig.weight_decay)
     p.add_argument("--batch-size", type=int, default=32, help="images per forward when embedding")
     p.add_argument(
@@ -224,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         initial=args.initial,
         test_fraction=args.test_fraction,
+        bootstrap=args.bootstrap,
         head_config=HeadConfig(weight_decay=args.weight_decay),
     )
     t0 = time.perf_counter()

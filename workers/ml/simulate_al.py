@@ -16,11 +16,19 @@ On a fully labelled set, the labels are hidden and revealed only for the images 
    null if never reached within the simulated range); ``ratio_vs_random`` = that over random's
    (null when either is null); ``auc_curve``, the area under the mean curve divided by the label
    range, i.e. the mean AUROC over the simulated range (higher = learns faster).
+5. How sure those numbers are: a paired bootstrap over seeds (``bootstrap`` resamples; the same
+   resampled seeds for every strategy, since a seed fixes the initial set all strategies share)
+   recomputes the three from resampled mean curves and gives 95% percentile intervals:
+   ``labels_to_95_ci``, ``ratio_ci`` and ``auc_curve_ci``, plus ``p_ratio_le_0_6``, the share of
+   resamples in which the strategy needs at most 60% of random's labels. A resample whose mean curve
+   never reaches the target counts as needing more labels than were simulated (infinite); a bound
+   that is infinite or undefined (neither reaches it) is reported as null.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +59,7 @@ class SimulationSettings:
     split_seed: int = 0
     ensemble_members: int = 5
     head_config: HeadConfig | None = None
+    bootstrap: int = 2000
 
 
 def split_test(targets: Mapping[str, np.ndarray], schema: Schema, n: int, fraction: float, seed: int) -> np.ndarray:
@@ -122,15 +131,22 @@ def run_strategy(
 
 
 def summarise(
-    ns: np.ndarray, curves: Mapping[str, np.ndarray], full: float, reference: str = "random"
+    ns: np.ndarray,
+    curves: Mapping[str, np.ndarray],
+    full: float,
+    reference: str = "random",
+    bootstrap: int = 2000,
+    seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
-    """Report entries of one head: ``{strategy: {labels_to_95, ratio_vs_random, auc_curve, curve}}``.
+    """Report entries of one head: ``{strategy: {labels_to_95, ratio_vs_random, auc_curve, curve, ...}}``.
 
     Args:
         ns: [P] labels at each curve point.
-        curves: ``{strategy: [seeds, P] AUROC}``.
+        curves: ``{strategy: [seeds, P] AUROC}``; row s of every strategy comes from the same seed.
         full: the full-data AUROC of the head.
         reference: the strategy ratios are taken against.
+        bootstrap: paired resamples of the seeds for the intervals (0 = no intervals).
+        seed: of the resampling.
     """
     out: dict[str, dict[str, Any]] = {}
     target = 0.95 * full
@@ -141,19 +157,72 @@ def summarise(
         sd = np.nanstd(c, axis=0, ddof=1) if c.shape[0] > 1 else np.zeros_like(mean)
         half = np.where(k > 1, stats.t.ppf(0.975, np.maximum(k - 1, 1)) * sd / np.sqrt(np.maximum(k, 1)), 0.0)
         reached = np.flatnonzero(mean >= target)
-        span = float(ns[-1] - ns[0])
-        area = float(np.trapezoid(mean, ns) / span) if span > 0 else float(mean[0])
         out[name] = {
             "labels_to_95": int(ns[reached[0]]) if len(reached) else None,
             "ratio_vs_random": None,
-            "auc_curve": _clean(area),
+            "auc_curve": _clean(_area(ns, mean)),
             "curve": [[int(n), _clean(m), _clean(m - h), _clean(m + h)] for n, m, h in zip(ns, mean, half)],
         }
     ref = out.get(reference, {}).get("labels_to_95")
     for entry in out.values():
         if ref and entry["labels_to_95"] is not None:
             entry["ratio_vs_random"] = round(entry["labels_to_95"] / ref, 4)
+    if bootstrap and reference in curves:
+        _bootstrap_intervals(out, ns, curves, target, reference, bootstrap, seed)
     return out
+
+
+def _area(ns: np.ndarray, mean: np.ndarray) -> Any:
+    """Area under the curve(s) over the label range, divided by the range (the mean AUROC over it).
+
+    ``mean`` is one curve [P] (gives a float) or a stack [B, P] (gives [B])."""
+    span = float(ns[-1] - ns[0])
+    area = np.trapezoid(mean, ns, axis=-1) / span if span > 0 else mean[..., 0]
+    return float(area) if np.ndim(area) == 0 else area
+
+
+def _first_crossing(ns: np.ndarray, means: np.ndarray, target: float) -> np.ndarray:
+    """[B] labels at which each mean curve of ``means`` [B, P] first reaches ``target``; inf if never."""
+    hit = means >= target
+    return np.where(hit.any(axis=1), ns[np.argmax(hit, axis=1)].astype(np.float64), np.inf)
+
+
+def _bootstrap_intervals(
+    out: dict[str, dict[str, Any]],
+    ns: np.ndarray,
+    curves: Mapping[str, np.ndarray],
+    target: float,
+    reference: str,
+    resamples: int,
+    seed: int,
+) -> None:
+    """Adds the paired-bootstrap intervals of the module docstring (step 5) to ``out``."""
+    n_seeds = np.asarray(curves[reference]).shape[0]
+    rows = np.random.default_rng(seed).integers(0, n_seeds, size=(resamples, n_seeds))
+
+    def resampled_means(c: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a point with no AUROC in any resampled seed
+            return np.nanmean(np.asarray(c, dtype=np.float64)[rows], axis=1)  # [B, P]
+
+    ref_labels = _first_crossing(ns, resampled_means(curves[reference]), target)
+    for name, c in curves.items():
+        means = resampled_means(c)
+        labels = _first_crossing(ns, means, target)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = labels / ref_labels  # inf/inf = nan: neither reaches the target
+        entry = out[name]
+        entry["labels_to_95_ci"] = _interval(labels)
+        entry["ratio_ci"] = _interval(ratio[~np.isnan(ratio)])
+        entry["p_ratio_le_0_6"] = _clean(float(np.mean(ratio <= 0.6)))
+        entry["auc_curve_ci"] = [_clean(v) for v in np.quantile(_area(ns, means), [0.025, 0.975])]
+
+
+def _interval(x: np.ndarray) -> list[float | None] | None:
+    """2.5% and 97.5% quantiles without interpolation (so infinite values stay infinite), as numbers or null."""
+    if len(x) == 0:
+        return None
+    return [_clean(float(v)) for v in np.quantile(x, [0.025, 0.975], method="inverted_cdf")]
 
 
 def _clean(x: float) -> float | None:
@@ -226,7 +295,7 @@ def _simulate(
         curves_h = {s: np.asarray(per[h.name][s]) for s in settings.strategies}
         report["heads"][h.name] = {
             "full_data_auroc": _clean(full[h.name]),
-            "strategies": summarise(ns, curves_h, full[h.name]),
+            "strategies": summarise(ns, curves_h, full[h.name], bootstrap=settings.bootstrap),
         }
     report["settings"] = {
         "strategies": list(settings.strategies),
@@ -239,16 +308,17 @@ def _simulate(
         "n_pool": int(len(pool)),
         "n_test": int(len(test_idx)),
         "resolution_labels": settings.budget,
+        "bootstrap_resamples": settings.bootstrap,
         "target": "0.95 x full_data_auroc",
     }
     return report
 
 
 def table(report: Mapping[str, Any], strategies: Sequence[str] | None = None) -> str:
-    """A plain-text table of the report: one row per head and strategy."""
+    """A plain-text table of the report: one row per head and strategy (intervals when present)."""
     lines = [
-        f"{'head':<12} {'strategy':<10} {'full AUROC':>10} {'labels_to_95':>12} "
-        f"{'ratio':>7} {'auc_curve':>9} {'final':>7}"
+        f"{'head':<12} {'strategy':<10} {'full AUROC':>10} {'labels_to_95':>12} {'95% CI':>12} "
+        f"{'ratio':>7} {'95% CI':>13} {'P(<=0.6)':>8} {'auc_curve':>9} {'final':>7}"
     ]
     for head, entry in report["heads"].items():
         for name, s in entry["strategies"].items():
@@ -257,10 +327,19 @@ def table(report: Mapping[str, Any], strategies: Sequence[str] | None = None) ->
             final = s["curve"][-1][1]
             lines.append(
                 f"{head:<12} {name:<10} {entry['full_data_auroc'] or float('nan'):>10.3f} "
-                f"{_fmt(s['labels_to_95']):>12} {_fmt(s['ratio_vs_random']):>7} "
-                f"{_fmt(s['auc_curve']):>9} {_fmt(final):>7}"
+                f"{_fmt(s['labels_to_95']):>12} {_fmt_ci(s.get('labels_to_95_ci'), 0):>12} "
+                f"{_fmt(s['ratio_vs_random']):>7} {_fmt_ci(s.get('ratio_ci'), 2):>13} "
+                f"{_fmt(s.get('p_ratio_le_0_6')):>8} {_fmt(s['auc_curve']):>9} {_fmt(final):>7}"
             )
     return "\n".join(lines)
+
+
+def _fmt_ci(ci: Sequence[float | None] | None, digits: int) -> str:
+    """``[lo, hi]`` as ``lo-hi``; a null upper bound (never reached / undefined) as ``lo-inf``."""
+    if ci is None:
+        return "-"
+    lo, hi = ("inf" if v is None else f"{v:.{digits}f}" for v in ci)
+    return f"{lo}-{hi}"
 
 
 def _fmt(x: Any) -> str:

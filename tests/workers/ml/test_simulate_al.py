@@ -12,7 +12,7 @@ from tests.paths import FRACATLAS
 from workers.ml.__main__ import main
 from workers.ml.cli_simulate_al import read_labels
 from workers.ml.heads import Schema
-from workers.ml.simulate_al import SimulationSettings, simulate
+from workers.ml.simulate_al import SimulationSettings, simulate, summarise, table
 
 BINARY = Schema.from_dict({"heads": [{"name": "abnormal", "kind": "binary", "classes": ["no", "yes"]}]})
 
@@ -32,7 +32,10 @@ def check_shape(report: dict, heads: list[str], strategies: list[str], points: i
         assert 0.5 < entry["full_data_auroc"] <= 1.0
         assert list(entry["strategies"]) == strategies
         for s in entry["strategies"].values():
-            assert set(s) == {"labels_to_95", "ratio_vs_random", "auc_curve", "curve"}
+            assert {"labels_to_95", "ratio_vs_random", "auc_curve", "curve"} <= set(s)
+            assert {"labels_to_95_ci", "ratio_ci", "p_ratio_le_0_6", "auc_curve_ci"} <= set(s)
+            lo, hi = s["auc_curve_ci"]
+            assert lo <= hi and 0 <= s["p_ratio_le_0_6"] <= 1
             assert len(s["curve"]) == points
             for n, mean, lo, hi in s["curve"]:
                 assert isinstance(n, int) and lo <= mean <= hi
@@ -49,6 +52,39 @@ def test_uncertainty_sampling_beats_random_on_a_rare_class() -> None:
     assert s["entropy"]["labels_to_95"] < s["random"]["labels_to_95"]
     assert s["entropy"]["ratio_vs_random"] < 1.0
     assert report["settings"]["n_test"] == 180  # the fixed split: 30%
+
+
+def step_curves(ns: np.ndarray, steps: list[int], low: float = 0.6, high: float = 0.9) -> np.ndarray:
+    """One curve per seed: ``low`` until the seed's step, ``high`` from it on."""
+    return np.array([[high if n >= step else low for n in ns] for step in steps])
+
+
+def test_intervals_say_how_sure_the_ratio_is() -> None:
+    ns = np.arange(10, 110, 10)
+    curves = {
+        "random": step_curves(ns, [50, 50, 50, 50]),
+        "steady": step_curves(ns, [20, 20, 20, 20]),  # every seed needs 40% of random's labels
+        "lucky": step_curves(ns, [20, 20, 90, 90]),  # two seeds early, two late
+        "never": step_curves(ns, [999, 999, 999, 999]),
+    }
+    out = summarise(ns, curves, full=0.9, bootstrap=500)
+    assert out["steady"]["ratio_vs_random"] == 0.4
+    assert out["steady"]["ratio_ci"] == [0.4, 0.4] and out["steady"]["p_ratio_le_0_6"] == 1.0
+    assert out["steady"]["labels_to_95_ci"] == [20, 20]
+    # The mean curve of "lucky" reaches the target late; resamples of its early seeds reach it at 20.
+    assert out["lucky"]["labels_to_95"] == 90 and out["lucky"]["ratio_vs_random"] == 1.8
+    lo, hi = out["lucky"]["ratio_ci"]
+    assert lo == 0.4 and hi == 1.8
+    assert 0.0 < out["lucky"]["p_ratio_le_0_6"] < 0.5  # at least 3 of the 4 drawn seeds must be early
+    assert out["never"]["labels_to_95"] is None and out["never"]["labels_to_95_ci"] == [None, None]
+    assert out["never"]["ratio_ci"] == [None, None] and out["never"]["p_ratio_le_0_6"] == 0.0
+    assert out["random"]["ratio_ci"] == [1.0, 1.0]
+    lo, hi = out["lucky"]["auc_curve_ci"]
+    assert lo < out["lucky"]["auc_curve"] < hi
+    assert summarise(ns, curves, full=0.9, bootstrap=500) == out  # seeded
+    rows = table({"heads": {"h": {"full_data_auroc": 0.9, "strategies": out}}}).splitlines()
+    assert "0.40-1.80" in next(r for r in rows if " lucky " in r)
+    assert "inf-inf" in next(r for r in rows if " never " in r)
 
 
 def test_same_seed_same_report() -> None:
