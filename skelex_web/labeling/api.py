@@ -55,6 +55,8 @@ class AnnotationViewSet(viewsets.ModelViewSet):
         return qs
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Creates an annotation (201). Idempotent with ``client_uid``: sending the same key again
+        answers 200 with the row the first send made; another user's key on the image is a 409."""
         # An image of a project you are not in answers 404, exactly as if it did not exist.
         try:
             image_id = int(request.data.get("image"))
@@ -68,10 +70,12 @@ class AnnotationViewSet(viewsets.ModelViewSet):
         if data.get("suggestion") is not None:
             data["suggestion"] = data["suggestion"].pk
         try:
-            annotation = services.create_annotation(actor=request.user, image=image, data=data)
+            annotation, created = services.create_annotation(actor=request.user, image=image, data=data)
         except services.StaleVersion as exc:
             return conflict(exc, request)
-        return Response(self.get_serializer(annotation).data, status=status.HTTP_201_CREATED)
+        return Response(
+            self.get_serializer(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         annotation = self.get_object()

@@ -89,6 +89,9 @@ class Annotation(models.Model):
     is_deleted = models.BooleanField(default=False)
     reviewed = models.BooleanField(default=False)
     time_spent_ms = models.PositiveIntegerField(default=0)
+    # Idempotency key the client makes when the record is born (the viewer: crypto.randomUUID()):
+    # a create sent again after a lost reply or a reload finds this row instead of adding one.
+    client_uid = models.UUIDField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -108,6 +111,13 @@ class Annotation(models.Model):
                 fields=["image", "head", "author"],
                 condition=Q(kind="head", is_deleted=False),
                 name="one_head_answer_per_author",
+            ),
+            # A client key names one record per image. Not per author as well: a key is random, so
+            # another user's row under it is a client bug, refused rather than stored beside it.
+            models.UniqueConstraint(
+                fields=["image", "client_uid"],
+                condition=Q(client_uid__isnull=False),
+                name="annotation_client_uid_once_per_image",
             ),
         ]
 

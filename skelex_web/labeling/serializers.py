@@ -16,13 +16,14 @@ class AnnotationSerializer(serializers.ModelSerializer):
         fields = [
             "id", "project", "image", "kind", "label", "x0", "y0", "x1", "y1", "head", "value",
             "author", "author_name", "origin", "suggestion", "model_version", "version", "reviewed",
-            "is_deleted", "time_spent_ms", "created_at", "updated_at",
+            "is_deleted", "time_spent_ms", "client_uid", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = [
             "id", "project", "author", "author_name", "origin", "model_version", "version", "reviewed",
             "is_deleted", "created_at", "updated_at",
         ]  # fmt: skip
-        # The one-answer-per-head rule is enforced by the service (409 with the current answer).
+        # The one-answer-per-head and one-row-per-client_uid rules are enforced by the service
+        # (409 with the current answer; the existing row for a repeated key).
         validators: list[object] = []
 
 

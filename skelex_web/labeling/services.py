@@ -3,16 +3,20 @@ audit events, and live events on commit.
 
 Concurrency: an update names the version it was based on; the row is locked
 (``select_for_update``) and a stale version raises :class:`StaleVersion` carrying the current
-state, so the first writer's change is never overwritten silently.
+state, so the first writer's change is never overwritten silently. A create may carry a
+``client_uid`` made by the client: sent again (lost reply, retry, reload) it returns the row the
+first send made, and the unique index settles two copies racing each other.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework import status
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 
 from skelex_web.audit.services import record
 from skelex_web.projects.models import Role
@@ -34,6 +38,17 @@ class StaleVersion(Exception):
     def __init__(self, current: Annotation) -> None:
         super().__init__("stale version")
         self.current = current
+
+
+class ClientUidTaken(APIException):
+    """Another user's annotation on this image carries the ``client_uid`` of this create."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = (
+        "This client_uid already names another user's annotation on this image; "
+        "a new annotation needs a new client_uid."
+    )
+    default_code = "client_uid_taken"
 
 
 def snapshot(a: Annotation) -> dict[str, Any]:
@@ -98,16 +113,39 @@ def _origin_for(suggestion: Suggestion | None, data: dict[str, Any]) -> str:
     return Origin.ACCEPTED if same else Origin.EDITED
 
 
+def _made_earlier(actor: Any, image: Image, client_uid: UUID | None) -> Annotation | None:
+    """The row an earlier send of this create made, if any; another author's raises ClientUidTaken."""
+    if client_uid is None:
+        return None
+    earlier = Annotation.objects.select_related("author").filter(image=image, client_uid=client_uid).first()
+    if earlier is not None and earlier.author_id != actor.pk:
+        raise ClientUidTaken()
+    return earlier
+
+
 @transaction.atomic
-def create_annotation(*, actor: Any, image: Image, data: dict[str, Any]) -> Annotation:
-    """Creates a box or head answer. With a suggestion id, resolves it (accepted or edited)."""
+def create_annotation(*, actor: Any, image: Image, data: dict[str, Any]) -> tuple[Annotation, bool]:
+    """Creates a box or head answer. With a suggestion id, resolves it (accepted or edited).
+
+    Returns ``(annotation, created)``. With ``data["client_uid"]`` the create is idempotent: when
+    the actor's row with that key exists on the image it is returned as stored (``created`` False,
+    nothing written or announced), even if this body differs; the client sends the difference as
+    an update. Another user's row with the key raises :class:`ClientUidTaken` (409).
+    """
     require_role(actor, image.project, Role.ANNOTATOR)
+    client_uid = data.get("client_uid")
+    if (earlier := _made_earlier(actor, image, client_uid)) is not None:
+        return earlier, False
     _validate(image, data)
     suggestion = None
     if data.get("suggestion") is not None:
         suggestion = Suggestion.objects.select_for_update().filter(pk=data["suggestion"], image=image).first()
         if suggestion is None:
             raise ValidationError({"suggestion": ["no such suggestion on this image"]})
+        # A copy of this create that held the lock before us has committed by now: return its row
+        # rather than refusing the suggestion it resolved.
+        if (earlier := _made_earlier(actor, image, client_uid)) is not None:
+            return earlier, False
         if suggestion.state != SuggestionState.PENDING:
             raise ValidationError({"suggestion": [f"already {suggestion.state}"]})
     if data["kind"] == AnnotationKind.HEAD:
@@ -115,26 +153,37 @@ def create_annotation(*, actor: Any, image: Image, data: dict[str, Any]) -> Anno
             image=image, head=data["head"], author=actor, kind=AnnotationKind.HEAD, is_deleted=False
         ).first()
         if existing is not None:
+            if client_uid is not None and existing.client_uid == client_uid:
+                return existing, False  # a copy of this create committed since the lookup above
             raise StaleVersion(existing)
     origin = _origin_for(suggestion, data)
-    annotation = Annotation.objects.create(
-        project=image.project,
-        image=image,
-        kind=data["kind"],
-        label=data.get("label") or "",
-        head=data.get("head") or "",
-        value=data.get("value"),
-        x0=data.get("x0"),
-        y0=data.get("y0"),
-        x1=data.get("x1"),
-        y1=data.get("y1"),
-        author=actor,
-        updated_by=actor,
-        origin=origin,
-        suggestion=suggestion,
-        model_version=suggestion.model_version if suggestion else None,
-        time_spent_ms=int(data.get("time_spent_ms") or 0),
-    )
+    try:
+        # A savepoint: a concurrent copy with the same key makes this insert wait on the unique
+        # index and then fail; the transaction goes on to read the copy's row.
+        with transaction.atomic():
+            annotation = Annotation.objects.create(
+                project=image.project,
+                image=image,
+                kind=data["kind"],
+                label=data.get("label") or "",
+                head=data.get("head") or "",
+                value=data.get("value"),
+                x0=data.get("x0"),
+                y0=data.get("y0"),
+                x1=data.get("x1"),
+                y1=data.get("y1"),
+                author=actor,
+                updated_by=actor,
+                origin=origin,
+                suggestion=suggestion,
+                model_version=suggestion.model_version if suggestion else None,
+                time_spent_ms=int(data.get("time_spent_ms") or 0),
+                client_uid=client_uid,
+            )
+    except IntegrityError:
+        if (earlier := _made_earlier(actor, image, client_uid)) is None:
+            raise
+        return earlier, False
     if suggestion is not None:
         suggestion.state = SuggestionState.ACCEPTED if origin == Origin.ACCEPTED else SuggestionState.EDITED
         suggestion.resolved_by = actor
@@ -144,7 +193,7 @@ def create_annotation(*, actor: Any, image: Image, data: dict[str, Any]) -> Anno
         actor=actor, action="annotation.create", target=annotation, project=image.project, after=snapshot(annotation)
     )
     _notify_saved(annotation, actor)
-    return annotation
+    return annotation, True
 
 
 def _check_can_edit(actor: Any, annotation: Annotation) -> None:
@@ -213,7 +262,8 @@ def accept_suggestion(*, actor: Any, suggestion: Suggestion) -> Annotation:
     else:
         data = {"kind": "box", "label": suggestion.label, **{k: getattr(suggestion, k) for k in BOX_FIELDS}}
     data["suggestion"] = suggestion.pk
-    return create_annotation(actor=actor, image=suggestion.image, data=data)
+    annotation, _ = create_annotation(actor=actor, image=suggestion.image, data=data)
+    return annotation
 
 
 def reject_suggestion(*, actor: Any, suggestion: Suggestion) -> Suggestion:

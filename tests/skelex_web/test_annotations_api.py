@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -149,3 +150,40 @@ def test_a_rejection_can_be_undone_and_the_suggestion_accepted_after(
     assert client_for("viewer").post(f"/api/suggestions/{s.pk}/reopen/").status_code == 403
     actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
     assert actions == ["suggestion.reject", "suggestion.reopen", "annotation.create"]
+
+
+@pytest.mark.parametrize("kind", ["box", "head", "suggested box"])
+def test_a_create_sent_again_with_its_client_uid_answers_the_first_row(kind: str, image: Any, client_for: Any) -> None:
+    client = client_for("annotator")
+    key = str(uuid.uuid4())
+    if kind == "box":
+        body = box(image, client_uid=key)
+    elif kind == "head":
+        body = {"image": image.pk, "kind": "head", "head": "implant", "value": "no", "client_uid": key}
+    else:
+        s = SuggestionFactory(image=image)
+        body = box(image, x0=s.x0, y0=s.y0, x1=s.x1, y1=s.y1, suggestion=s.pk, client_uid=key)
+
+    first = client.post("/api/annotations/", body, format="json")
+    assert first.status_code == 201, first.content
+    # The reply was lost and the box moved meanwhile: the repeat finds the row as the first send made it.
+    again = client.post("/api/annotations/", {**body, "x1": 100, "value": "yes"}, format="json")
+    assert again.status_code == 200, again.content
+    assert again.json() == first.json()
+    assert first.json()["client_uid"] == key
+    assert Annotation.objects.count() == 1
+    assert list(AuditEvent.objects.values_list("action", flat=True)) == ["annotation.create"]
+
+
+def test_another_users_client_uid_is_refused(image: Any, personas: Any, client_for: Any) -> None:
+    key = str(uuid.uuid4())
+    mine = client_for("annotator").post("/api/annotations/", box(image, client_uid=key), format="json")
+    theirs = client_for("reviewer").post("/api/annotations/", box(image, client_uid=key, x0=1), format="json")
+    assert mine.status_code == 201
+    assert theirs.status_code == 409
+    assert "client_uid" in theirs.json()["detail"] and "current" not in theirs.json()
+    assert list(Annotation.objects.values_list("author", "x0")) == [(personas["annotator"].pk, 10)]
+    # A key names a record on one image: the same key elsewhere is another record.
+    elsewhere = ImageFactory(project=image.project)
+    other = client_for("reviewer").post("/api/annotations/", box(elsewhere, client_uid=key), format="json")
+    assert other.status_code == 201
