@@ -36,7 +36,8 @@ test("a new box is created, then a move is sent as a PATCH of the changed fields
   const api = fakeApi([{ ok: true, status: 201, data: row() }, { ok: true, status: 200, data: row({ x0: 2, version: 2 }) }]);
   const sync = new Autosave(store, api, { imageId: 3, timeSpent: () => 1500 });
   await sync.flush();
-  assert.deepEqual(api.calls[0], ["create", { image: 3, kind: "box", label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9, time_spent_ms: 1500 }]);
+  assert.match(a.client_uid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.deepEqual(api.calls[0], ["create", { image: 3, kind: "box", client_uid: a.client_uid, label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9, time_spent_ms: 1500 }]);
   a.x0 = 2;
   await sync.flush();
   assert.deepEqual(api.calls[1], ["update", 9, { version: 1, x0: 2, time_spent_ms: 1500 }]);
@@ -148,7 +149,65 @@ test("delete sends the version; undoing a saved delete creates the box again", a
   a.deleted = false;
   await sync.flush();
   assert.equal(api.calls[1][0], "create");
+  assert.equal(typeof api.calls[1][1].client_uid, "string", "a new record under a new key");
   assert.equal(a.id, 10);
+});
+
+test("a create whose reply was lost is sent again with the same client_uid; a repeat answer is adopted", async () => {
+  const store = new Store(config);
+  const a = makeAnnotation({ label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9 });
+  store.state.annotations.push(a);
+  const timers = [];
+  const api = fakeApi([
+    { ok: false, status: 0, data: {} }, // the row was made, the reply never came
+    { ok: true, status: 200, data: row({ client_uid: a.client_uid }) }, // the repeat: the row the first send made
+    { ok: true, status: 200, data: row({ x1: 20, version: 2, client_uid: a.client_uid }) },
+  ]);
+  const sync = new Autosave(store, api, { imageId: 3, setTimer: (fn) => timers.push(fn) });
+  await sync.flush();
+  a.x1 = 20; // moved while offline: the first send carried x1 9
+  await timers.shift()();
+  const creates = api.calls.filter((c) => c[0] === "create");
+  assert.equal(creates.length, 2);
+  assert.equal(creates[1][1].client_uid, creates[0][1].client_uid);
+  // The server holds x1 9 (what the first send carried): the move goes out as an update.
+  assert.deepEqual(api.calls[2], ["update", 9, { version: 1, x1: 20, time_spent_ms: 0 }]);
+  assert.equal(a.id, 9);
+  assert.equal(a.version, 2);
+  assert.equal(isDirty(a), false);
+  assert.deepEqual(store.state.annotations, [a]);
+});
+
+test("a flush while a create is in flight (the online event beside the retry timer) sends nothing", async () => {
+  const store = new Store(config);
+  const a = makeAnnotation({ label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9 });
+  store.state.annotations.push(a);
+  let answer = () => {};
+  const api = fakeApi([() => new Promise((resolve) => (answer = () => resolve({ ok: true, status: 201, data: row() })))]);
+  const sync = new Autosave(store, api, { imageId: 3 });
+  const first = sync.flush();
+  await Promise.resolve();
+  await sync.flush(); // `online`
+  await sync.flush(); // the retry timer
+  assert.equal(api.calls.length, 1);
+  answer();
+  await first;
+  assert.equal(api.calls.length, 1, "the pass asked for after the reply finds nothing left to send");
+  assert.equal(a.id, 9);
+  assert.equal(store.state.sync.status, "saved");
+});
+
+test("another user's client_uid (409 without a current record) is shown, not retried", async () => {
+  const store = new Store(config);
+  const a = makeAnnotation({ label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9 });
+  store.state.annotations.push(a);
+  const api = fakeApi([{ ok: false, status: 409, data: { detail: "This client_uid already names another user's annotation" } }]);
+  const sync = new Autosave(store, api, { imageId: 3 });
+  await sync.flush();
+  await sync.flush();
+  assert.equal(api.calls.length, 1);
+  assert.match(a.error, /client_uid/);
+  assert.equal(a.conflict, null);
 });
 
 test("my second answer to a head (409 from another tab) becomes an update of the first", async () => {
@@ -203,6 +262,15 @@ test("a record brought in by a live refresh before our create's response is not 
   await new Autosave(store, api, { imageId: 1 }).flush();
   assert.deepEqual(store.state.annotations, [a]);
   assert.equal(a.id, 9);
+});
+
+test("live merge: my unsent record whose create got through takes the server's id instead of showing twice", () => {
+  const mine = makeAnnotation({ label: "fracture", x0: 1, y0: 1, x1: 20, y1: 9 });
+  const { annotations } = mergeRemote([mine], [row({ client_uid: mine.client_uid })], fromServer, isDirty);
+  assert.deepEqual(annotations, [mine]);
+  assert.equal(mine.id, 9);
+  assert.equal(mine.version, 1);
+  assert.deepEqual(changedFields(mine), { x1: 20 }, "what the server lacks is sent as an update");
 });
 
 test("undoing a saved rejection reopens the suggestion on the server", async () => {

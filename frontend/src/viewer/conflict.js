@@ -4,7 +4,7 @@
  * These pure functions say what changed and resolve by reloading theirs or overwriting with ours.
  */
 
-import { snapshot } from "./store.js";
+import { serverSnapshot, snapshot } from "./store.js";
 
 /** @typedef {import("./types.js").Annotation} Annotation */
 
@@ -76,22 +76,15 @@ export function resolveOverwrite(a, current) {
   a.conflict = null;
   a.error = "";
   // What the server holds now is theirs: saving must send every field that differs from it.
-  a.saved = {
-    label: current.label ?? "",
-    x0: current.x0,
-    y0: current.y0,
-    x1: current.x1,
-    y1: current.y1,
-    value: current.value ?? null,
-    deleted: Boolean(current.is_deleted ?? current.deleted ?? false),
-  };
+  a.saved = serverSnapshot(current);
 }
 
 /**
  * Merges a fresh server listing into local state after a live notice: records I have not
  * touched take the server's values; records with unsaved edits are kept (their save will meet
  * the conflict); new server records are added; records gone from the server are dropped unless
- * they are mine and unsaved.
+ * they are mine and unsaved. A server record carrying the `client_uid` of a record I have not
+ * seen created is that record (its create got through, the reply did not): it takes the id.
  * @param {Annotation[]} local
  * @param {any[]} server
  * @param {(row: any) => Annotation} fromServer
@@ -100,12 +93,20 @@ export function resolveOverwrite(a, current) {
  */
 export function mergeRemote(local, server, fromServer, isDirty) {
   const byId = new Map(server.map((r) => [r.id, r]));
+  const byUid = new Map(server.filter((r) => r.client_uid).map((r) => [r.client_uid, r]));
+  const held = new Set(local.map((a) => a.id));
   /** @type {Annotation[]} */
   const out = [];
   /** @type {Annotation[]} */
   const changed = [];
   const seen = new Set();
   for (const a of local) {
+    const made = a.id === null && a.client_uid ? byUid.get(a.client_uid) : undefined;
+    if (made && !held.has(made.id)) {
+      // Mine, created on the server: the save sends only what differs from what it holds.
+      Object.assign(a, { id: made.id, version: made.version, origin: made.origin ?? a.origin, saved: serverSnapshot(made) });
+      held.add(made.id);
+    }
     if (a.id === null) {
       out.push(a);
       continue;

@@ -3,15 +3,19 @@
  * Unsaved edits survive a closed tab or a crash: while anything is unsaved it is written to
  * local storage (per image and user), and on the next load it is put back on top of what the
  * server has and saved. A record whose server version moved on in the meantime keeps its old
- * version, so its save meets the 409 and the user decides.
+ * version, so its save meets the 409 and the user decides. A new record keeps its `client_uid`,
+ * so its create, sent again, cannot make a second row; if the server already has it, the journalled
+ * state goes onto that record instead.
  */
 
-import { fromServer, isDirty, makeAnnotation } from "./store.js";
+import { fromServer, isDirty, makeAnnotation, newClientUid } from "./store.js";
 
 /** @typedef {import("./store.js").Store} Store */
 /** @typedef {{getItem: (k: string) => string|null, setItem: (k: string, v: string) => void, removeItem: (k: string) => void}} KeyValue */
 
 const FIELDS = /** @type {const} */ (["kind", "label", "head", "value", "x0", "y0", "x1", "y1", "suggestion", "version", "deleted", "origin"]);
+/** What the user edits (the rest is the server's to say). */
+const EDITS = /** @type {const} */ (["label", "value", "x0", "y0", "x1", "y1", "deleted"]);
 
 /**
  * @param {number} imageId
@@ -31,7 +35,7 @@ export function journalKey(imageId, userId) {
 export function writeJournal(store, storage, key) {
   const annotations = store.state.annotations
     .filter(isDirty)
-    .map((a) => ({ id: a.id, saved: a.saved, ...Object.fromEntries(FIELDS.map((f) => [f, a[f]])) }));
+    .map((a) => ({ id: a.id, client_uid: a.client_uid, saved: a.saved, ...Object.fromEntries(FIELDS.map((f) => [f, a[f]])) }));
   const suggestions = store.state.suggestions.filter((s) => s.state !== s.savedState).map((s) => ({ id: s.id, state: s.state }));
   try {
     if (annotations.length || suggestions.length) storage.setItem(key, JSON.stringify({ annotations, suggestions }));
@@ -59,14 +63,25 @@ export function restoreJournal(store, storage, key) {
   let restored = 0;
   for (const j of data.annotations ?? []) {
     const fields = Object.fromEntries(FIELDS.map((f) => [f, j[f]]));
+    const uid = j.client_uid ?? null;
     const local = j.id !== null ? store.state.annotations.find((a) => a.id === j.id) : undefined;
-    if (local) {
+    const made = j.id === null && uid !== null ? store.state.annotations.find((a) => a.client_uid === uid) : undefined;
+    if (made) {
+      // Its create got through before the tab closed: edit that record, keeping the server's version.
+      Object.assign(made, Object.fromEntries(EDITS.map((f) => [f, j[f]])));
+      if (!isDirty(made)) continue;
+    } else if (local) {
       Object.assign(local, fields);
       // What the server had when the edit was made: the save sends the difference from it.
       local.saved = j.saved ?? local.saved;
     } else if (j.id === null) {
       if (j.deleted) continue;
-      const a = makeAnnotation({ ...fields, author: store.config?.user?.id ?? null, author_name: store.config?.user?.name ?? "" });
+      const a = makeAnnotation({
+        ...fields,
+        client_uid: uid ?? newClientUid(), // a journal written before keys existed has none
+        author: store.config?.user?.id ?? null,
+        author_name: store.config?.user?.name ?? "",
+      });
       if (a.kind === "head") {
         // My answer may have reached the server after all: edit that record instead of a second one.
         const mine = store.headAnswer(a.head);
@@ -80,7 +95,7 @@ export function restoreJournal(store, storage, key) {
     } else {
       // Gone from the server's live list (deleted meanwhile): bring it back as a new record only if it was live here.
       if (j.deleted) continue;
-      const a = fromServer({ ...fields, id: j.id });
+      const a = fromServer({ ...fields, id: j.id, client_uid: uid });
       Object.assign(a, { saved: { ...(j.saved ?? {}), deleted: true } });
       store.state.annotations.push(a);
     }

@@ -21,12 +21,28 @@ export function newLid() {
 }
 
 /**
+ * A fresh idempotency key for a record the server has not created yet: a create sent twice with
+ * it (lost reply, timer and `online` retry, reload from the journal) still makes one row.
+ * @returns {string} a random (v4) UUID
+ */
+export function newClientUid() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  // randomUUID exists only in secure contexts (HTTPS, localhost); getRandomValues everywhere.
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
  * @param {Partial<Annotation>} fields
  * @returns {Annotation}
  */
 export function makeAnnotation(fields) {
   return {
     lid: newLid(),
+    client_uid: newClientUid(),
     id: null,
     kind: "box",
     label: "",
@@ -70,6 +86,7 @@ export function fromServer(row) {
     author: row.author ?? null,
     author_name: row.author_name ?? "",
     version: row.version,
+    client_uid: row.client_uid ?? null,
   });
   a.saved = snapshot(a);
   return a;
@@ -82,6 +99,23 @@ export function fromServer(row) {
  */
 export function snapshot(a) {
   return { label: a.label, x0: a.x0, y0: a.y0, x1: a.x1, y1: a.y1, value: a.value, deleted: a.deleted };
+}
+
+/**
+ * A server record in the shape of `snapshot` (what the server holds of it).
+ * @param {any} row
+ * @returns {import("./types.js").Saved}
+ */
+export function serverSnapshot(row) {
+  return {
+    label: row.label ?? "",
+    x0: row.x0,
+    y0: row.y0,
+    x1: row.x1,
+    y1: row.y1,
+    value: row.value ?? null,
+    deleted: Boolean(row.is_deleted ?? row.deleted ?? false),
+  };
 }
 
 /**

@@ -5,9 +5,12 @@
  * at a time, in order. Network and server failures keep the edit and retry with exponential
  * backoff (never dropped); a 409 marks the record as conflicted until the user reloads or
  * overwrites; a 400 shows the reason and waits for the next change to that record.
+ *
+ * Creates are at-least-once (a failed reply may hide a row the server made), so each carries the
+ * record's `client_uid`: the server answers a repeat with the row it made (200, not a second row).
  */
 
-import { isDirty, snapshot } from "./store.js";
+import { isDirty, newClientUid, serverSnapshot, snapshot } from "./store.js";
 
 /** @typedef {import("./store.js").Store} Store */
 /** @typedef {import("./types.js").Annotation} Annotation */
@@ -101,7 +104,11 @@ export class Autosave {
     this.store.emit("sync");
   }
 
-  /** Saves everything that differs from the server; safe to call at any time. */
+  /**
+   * Saves everything that differs from the server; safe to call at any time. Edits, the retry
+   * timer, the `online` event and leaving the page all call it: while a pass is in flight a call
+   * only asks for one more pass after it, so no request is ever sent twice at once.
+   */
   async flush() {
     if (this.running) {
       this.again = true;
@@ -174,10 +181,12 @@ export class Autosave {
    */
   async saveOne(a) {
     if (a.id !== null && a.saved?.deleted && !a.deleted) {
-      // Brought back (undo of a delete): the server keeps deletions, so this is a new record.
+      // Brought back (undo of a delete): the server keeps deletions, so this is a new record,
+      // under a new key (the old one names the deleted row).
       a.id = null;
       a.saved = null;
       a.version = 0;
+      a.client_uid = newClientUid();
     }
     if (a.id === null) return a.deleted ? null : this.create(a);
     if (a.deleted) return this.remove(a);
@@ -191,11 +200,18 @@ export class Autosave {
   async create(a) {
     const sent = snapshot(a);
     /** @type {Record<string, any>} */
-    const body = { image: this.imageId, kind: a.kind, time_spent_ms: this.timeSpent() };
+    const body = { image: this.imageId, kind: a.kind, client_uid: a.client_uid, time_spent_ms: this.timeSpent() };
     if (a.kind === "box") Object.assign(body, { label: a.label, x0: a.x0, y0: a.y0, x1: a.x1, y1: a.y1 });
     else Object.assign(body, { head: a.head, value: a.value });
     if (a.suggestion !== null) body.suggestion = a.suggestion;
     const r = await this.api.createAnnotation(body);
+    if (r.status === 200) {
+      // An earlier send made this row: it holds what that send carried, which may predate the
+      // latest edits; those go out as an update on the next pass.
+      this.adopt(a, r.data, serverSnapshot(r.data));
+      if (isDirty(a)) this.again = true;
+      return null;
+    }
     if (r.ok) {
       this.adopt(a, r.data, sent);
       return null;

@@ -26,7 +26,8 @@
 
 /**
  * A local annotation: `lid` is stable in the page, `id` is the server's once created.
- * @typedef {{lid: string, id: number|null, kind: "box"|"head", label: string, head: string, value: any,
+ * `client_uid` is the idempotency key its create carries (null on records the viewer did not make).
+ * @typedef {{lid: string, client_uid: string|null, id: number|null, kind: "box"|"head", label: string, head: string, value: any,
  *   x0: number|null, y0: number|null, x1: number|null, y1: number|null, suggestion: number|null,
  *   origin: string, author: number|null, author_name: string, version: number, deleted: boolean,
  *   saved: Saved|null, conflict: any, error: string}} Annotation
