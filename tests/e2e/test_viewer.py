@@ -299,6 +299,43 @@ def test_offline_edits_are_kept_retried_and_survive_a_closed_tab(live_app: LiveA
     page.wait_for_selector(".notice:has-text('Restored 1 unsaved change')", timeout=10000)
     wait_saved(page)
     assert rows(live_app.db, count, small)[0][0] == start + 2
+    # Each create carried the key its record got when drawn, the restored one included.
+    keys = [k for (k,) in rows(live_app.db, "select client_uid from labeling_annotation where image_id=?", small)]
+    assert None not in keys and len(set(keys)) == len(keys)
     context.close()
     offline_noise = ("ERR_INTERNET_DISCONNECTED", "WebSocket connection")
     assert [e for e in errors if not any(n in e for n in offline_noise)] == []
+
+
+def test_a_create_whose_reply_is_lost_makes_one_row(live_app: LiveApp, browser: Any) -> None:
+    small = live_app.ids["small"]
+    count = "select count(*) from labeling_annotation where image_id=? and kind='box' and is_deleted=0"
+    start = rows(live_app.db, count, small)[0][0]
+    errors: list[str] = []
+    context, page = signed_in_page(browser, live_app, "ana", errors, (1400, 900))
+    open_viewer(page, live_app, small)
+    keys: list[str | None] = []
+
+    def lose_first_reply(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.post_data_json.get("client_uid"))
+        if len(keys) == 1:
+            route.fetch()  # the server makes the row...
+            route.abort("connectionreset")  # ...and the page never hears of it
+        else:
+            route.continue_()
+
+    page.route(lambda url: url.endswith("/api/annotations/"), lose_first_reply)
+    drag(page, (300, 60), (380, 140))
+    wait_saved(page)
+    # Sent again (same key) or picked up by the live refresh: either way one row, shown once.
+    assert keys[0] is not None and set(keys) == {keys[0]}
+    assert rows(live_app.db, count, small)[0][0] == start + 1
+    assert page.evaluate("skelexViewer.store.boxes().length") == start + 1
+    page.reload()
+    page.wait_for_function(READY, timeout=20000)
+    assert page.locator("[data-testid=boxes] li").count() == start + 1
+    context.close()
+    assert [e for e in errors if "ERR_CONNECTION_RESET" not in e] == []
