@@ -17,6 +17,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -183,14 +184,26 @@ def load_or_compute(args: argparse.Namespace, ids: list[str]) -> tuple[list[str]
 
 
 def plot(report: dict, path: Path) -> None:
-    """One panel per head: mean test AUROC vs labels with the 95% band, per strategy."""
+    """Top row, one panel per head: mean test AUROC vs labels with the 95% band, per strategy.
+
+    Bottom row (when the report has bootstrap intervals): each strategy's ratio of labels to random's
+    with its 95% interval, against the 0.6 target and parity.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     heads = list(report["heads"])
-    fig, axes = plt.subplots(1, len(heads), figsize=(5 * len(heads), 4), squeeze=False)
+    with_ci = any("ratio_ci" in s for e in report["heads"].values() for s in e["strategies"].values())
+    rows = 2 if with_ci else 1
+    fig, axes = plt.subplots(
+        rows,
+        len(heads),
+        figsize=(5 * len(heads), 4 + 2.2 * (rows - 1)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [4, 2.2][:rows]},
+    )
     for ax, head in zip(axes[0], heads):
         entry = report["heads"][head]
         for name, s in entry["strategies"].items():
@@ -204,9 +217,35 @@ def plot(report: dict, path: Path) -> None:
         ax.set_xlabel("labelled images")
         ax.set_ylabel("test AUROC")
         ax.legend(fontsize=8)
+    if with_ci:
+        for ax, head in zip(axes[1], heads):
+            plot_ratios(ax, report["heads"][head]["strategies"])
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_ratios(ax: Any, strategies: dict) -> None:
+    """Horizontal 95% intervals of ``ratio_vs_random`` per strategy; an open upper end runs off the axis."""
+    names = [n for n in strategies if n != "random"]
+    right = 2.5
+    for y, name in enumerate(names):
+        s = strategies[name]
+        lo, hi = s.get("ratio_ci") or (None, None)
+        point = s["ratio_vs_random"]
+        if lo is not None or hi is not None:
+            a, b = (0.0 if lo is None else lo), (right if hi is None else min(hi, right))
+            ax.plot([a, b], [y, y], color="C0", lw=2)
+        if point is not None:
+            ax.plot([min(point, right)], [y], "o", color="k", ms=4)
+    ax.axvline(0.6, color="C3", lw=0.8, ls="--", label="target 0.6")
+    ax.axvline(1.0, color="grey", lw=0.8, ls=":", label="random")
+    labels = [f"{n}\nP(<=0.6) {p:.2f}" if (p := strategies[n].get("p_ratio_le_0_6")) is not None else n for n in names]
+    ax.set_yticks(range(len(names)), labels, fontsize=8)
+    ax.set_xlim(0, right)
+    ax.set_ylim(-0.6, len(names) - 0.4)
+    ax.set_xlabel("labels to 95% of full-data AUROC / random's (95% CI)")
+    ax.legend(fontsize=7, loc="upper right")
 
 
 def run(args: argparse.Namespace) -> int:
