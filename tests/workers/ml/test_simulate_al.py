@@ -33,7 +33,7 @@ def check_shape(report: dict, heads: list[str], strategies: list[str], points: i
         assert list(entry["strategies"]) == strategies
         for s in entry["strategies"].values():
             assert {"labels_to_95", "ratio_vs_random", "auc_curve", "curve"} <= set(s)
-            assert {"labels_to_95_ci", "ratio_ci", "p_ratio_le_0_6", "auc_curve_ci"} <= set(s)
+            assert {"labels_to_95_ci", "ratio_ci", "p_ratio_le_0_6", "auc_curve_ci", "seed_curves"} <= set(s)
             lo, hi = s["auc_curve_ci"]
             assert lo <= hi and 0 <= s["p_ratio_le_0_6"] <= 1
             assert len(s["curve"]) == points
@@ -85,6 +85,18 @@ def test_intervals_say_how_sure_the_ratio_is() -> None:
     rows = table({"heads": {"h": {"full_data_auroc": 0.9, "strategies": out}}}).splitlines()
     assert "0.40-1.80" in next(r for r in rows if " lucky " in r)
     assert "inf-inf" in next(r for r in rows if " never " in r)
+
+
+def test_an_unreached_random_never_flatters_a_strategy() -> None:
+    ns = np.arange(10, 110, 10)
+    curves = {"random": step_curves(ns, [999, 999, 50, 50]), "steady": step_curves(ns, [20, 20, 20, 20])}
+    out = summarise(ns, curves, full=0.9, bootstrap=500)
+    assert out["random"]["labels_to_95"] is None and out["steady"]["ratio_vs_random"] is None
+    # Resamples where random never gets there count it as reaching the target at 110 labels (one round
+    # past the range), not as infinitely many: the ratio is 20/110 there, 20/50 when it does get there.
+    assert out["steady"]["ratio_ci"] == [round(20 / 110, 5), 0.4]
+    assert out["random"]["labels_to_95_ci"] == [50, None] and out["random"]["ratio_ci"] == [1.0, 1.0]
+    assert len(out["steady"]["seed_curves"]) == 4 and out["steady"]["seed_curves"][0][1] == 0.9
 
 
 def test_same_seed_same_report() -> None:
