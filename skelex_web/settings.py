@@ -220,6 +220,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Upload job lists and details share one state field; without a name it gets a hashed one.
+    "ENUM_NAME_OVERRIDES": {"UploadStateEnum": "skelex_web.studies.models.UploadState"},
 }
 
 LOGGING = {

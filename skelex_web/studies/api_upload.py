@@ -1,4 +1,5 @@
-"""POST /api/projects/<project_id>/images/upload/: several files or zips per request, one result each.
+"""POST /api/projects/<project_id>/images/upload/: several files or zips per request, one result each;
+GET .../images/uploads/[<job_id>/]: what became of each file of a queued upload.
 
 Annotators and above may upload (non-members get 404, viewers 403). Requests whose declared
 length exceeds ``settings.MAX_UPLOAD_BYTES`` are refused with 413 before the body is read, so
@@ -7,30 +8,36 @@ nothing is written; chunked bodies are measured after parsing and refused the sa
 Small uploads (up to :data:`INLINE_MAX_FILES` files and :data:`INLINE_MAX_BYTES`) are ingested
 inline and answered ``200`` with per-file results. Larger ones are staged under
 ``MEDIA_ROOT/staging/`` and handed to the ``workers.ingest.import_files`` task on the ingest
-queue (its body is :func:`skelex_web.studies.services.import_staged`); the answer is ``202``
-with the task id, and results arrive as ``image.ingested`` events.
+queue (:mod:`skelex_web.studies.uploads`); the answer is ``202`` with the upload job's id and URL.
+The job holds each file's result by position in the request (no names); the uploader and the
+project's leads may read it, other members get 404 as for anything hidden from them.
 """
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
-from rest_framework import status
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from rest_framework import generics, status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from skelex_web.projects.models import Role
+from skelex_web.projects.models import Project, Role
 from skelex_web.projects.permissions import get_project_for
 
+from .models import UploadJob
+from .selectors import upload_jobs_for
+from .serializers import UploadJobDetailSerializer, UploadJobSerializer
 from .services import ingest_many, summarise
+from .uploads import QueueUnavailable, queue_upload
 
 INLINE_MAX_FILES = 20
 INLINE_MAX_BYTES = 64 * 1024 * 1024
@@ -69,32 +76,47 @@ class ImageUploadView(APIView):
         if total > settings.MAX_UPLOAD_BYTES:
             raise _too_large(total)
         if len(uploads) > INLINE_MAX_FILES or total > INLINE_MAX_BYTES:
-            return self._queue(project.pk, uploads, request.user.pk)
+            return self._queue(project, uploads, request.user)
         items = [(f.name or f"file-{i}", _source(f)) for i, f in enumerate(uploads, 1)]
         results = ingest_many(project, items, actor=request.user)
         return Response({"results": [r.as_dict() for r in results], "summary": summarise(results)})
 
-    def _queue(self, project_id: int, uploads: list[UploadedFile], user_id: int) -> Response:
-        from skelex_web.celery import app
-
-        folder = Path(settings.MEDIA_ROOT) / "staging" / uuid.uuid4().hex
-        folder.mkdir(parents=True)
-        staged = []
-        for i, upload in enumerate(uploads):
-            path = folder / f"{i:05d}"  # never the uploaded name (may hold PHI)
-            with path.open("wb") as out:
-                for chunk in upload.chunks():
-                    out.write(chunk)
-            staged.append(f"{upload.name or f'file-{i + 1}'}\t{path}")
+    def _queue(self, project: Project, uploads: list[UploadedFile], user: Any) -> Response:
         try:
-            result = app.send_task("workers.ingest.import_files", args=[project_id, staged, user_id], queue="ingest")
-        except Exception:  # noqa: BLE001 - broker down: clean up and tell the client to retry
-            shutil.rmtree(folder, ignore_errors=True)
+            job = queue_upload(project, user, [(f.name or "", f.chunks()) for f in uploads])
+        except QueueUnavailable:
             return Response({"detail": "The ingest queue is unavailable; try again later."}, status=503)
         return Response(
-            {"queued": True, "task_id": getattr(result, "id", None), "files": len(staged)},
+            {
+                "queued": True,
+                "task_id": job.task_id,
+                "files": job.files,
+                "job_id": job.pk,
+                "job_url": reverse("image-upload-job", args=[project.pk, job.pk]),
+            },
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+class UploadJobListView(generics.ListAPIView):
+    """The caller's queued uploads in the project, newest first (a lead's: everyone's); no results."""
+
+    serializer_class = UploadJobSerializer
+    filter_backends: list[Any] = []  # newest first, always
+
+    def get_queryset(self) -> QuerySet[UploadJob]:
+        project = get_project_for(self.request.user, self.kwargs["project_id"])
+        return upload_jobs_for(self.request.user, project).defer("results")
+
+
+class UploadJobDetailView(generics.RetrieveAPIView):
+    """One queued upload with its per-file results; 404 unless you uploaded it or lead the project."""
+
+    serializer_class = UploadJobDetailSerializer
+
+    def get_object(self) -> UploadJob:
+        project = get_project_for(self.request.user, self.kwargs["project_id"])
+        return get_object_or_404(upload_jobs_for(self.request.user, project), pk=self.kwargs["job_id"])
 
 
 def _source(upload: UploadedFile) -> bytes | Path:

@@ -30,7 +30,7 @@ def expand_sources(
                     continue
                 yield from expand_sources([(f"{name.rstrip('/')}/{rel.as_posix()}", path)])
             continue
-        if _is_zip(source):
+        if is_zip(source):
             try:
                 for member in iter_zip(source if isinstance(source, bytes) else str(source), archive_name=name):
                     if member.error is not None:
@@ -43,7 +43,8 @@ def expand_sources(
         yield name, source, ""
 
 
-def _is_zip(source: str | Path | bytes) -> bool:
+def is_zip(source: str | Path | bytes) -> bool:
+    """Whether the source's bytes open a zip archive (what :func:`expand_sources` unpacks)."""
     if isinstance(source, bytes):
         return sniff(source[:8]) == "zip"
     try:

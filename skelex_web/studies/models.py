@@ -1,7 +1,9 @@
-"""Studies and images: what was ingested, decoded and stored, with the metadata downstream needs."""
+"""Studies and images: what was ingested, decoded and stored, with the metadata downstream needs;
+and the jobs of queued uploads, which report what became of each file."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -91,3 +93,42 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return f"image {self.pk} ({self.name})"
+
+
+class UploadState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Ingesting"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class UploadJob(models.Model):
+    """A queued upload (``workers.ingest.import_files``) and what became of each of its files.
+
+    ``results`` holds one entry per ingest result, ``{"index", "entry", "status", "reason",
+    "image_ids"}``: ``index`` is the file's 1-based position in the upload request, ``entry`` the
+    1-based position of an archive member among that archive's results (null for plain files).
+    Never a file name: uploaded names and zip member paths can carry a patient's name, and the
+    uploader's client knows its files by position (see ``skelex_web/studies/uploads.py``).
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="upload_jobs")
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+    files = models.PositiveIntegerField(default=0)  # files in the request (a zip counts as one)
+    state = models.CharField(max_length=16, choices=UploadState.choices, default=UploadState.QUEUED)
+    counts = models.JSONField(default=dict)  # {"ingested", "duplicate", "rejected"} once done
+    results = models.JSONField(default=list)
+    error = models.TextField(blank=True)  # why a failed job failed (no file names)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "uploader", "-created_at"], name="upload_job_recent")]
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} ({self.state})"

@@ -1,11 +1,12 @@
-"""Image and study serializers. File URLs point at permission-checked API endpoints, never /media/."""
+"""Image, study and upload job serializers. File URLs point at permission-checked API endpoints,
+never /media/."""
 
 from __future__ import annotations
 
 from django.urls import reverse
 from rest_framework import serializers
 
-from .models import Image, Study
+from .models import Image, Study, UploadJob
 
 
 class StudySerializer(serializers.ModelSerializer):
@@ -41,3 +42,33 @@ class ImageSerializer(serializers.ModelSerializer):
         if has_map is None:
             has_map = obj.error_maps.exists()
         return reverse("image-errormap", args=[obj.pk]) if has_map else None
+
+
+class UploadJobSerializer(serializers.ModelSerializer):
+    """A queued upload without its per-file results (lists); ``counts`` are zero until it is done."""
+
+    uploader_name = serializers.CharField(source="uploader.username", default=None, read_only=True)
+    counts = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UploadJob
+        fields = [
+            "id", "project", "uploader", "uploader_name", "task_id", "state", "files", "counts", "error",
+            "created_at", "started_at", "finished_at", "url",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_counts(self, obj: UploadJob) -> dict[str, int]:
+        return {key: int((obj.counts or {}).get(key, 0)) for key in ("ingested", "duplicate", "rejected")}
+
+    def get_url(self, obj: UploadJob) -> str:
+        return reverse("image-upload-job", args=[obj.project_id, obj.pk])
+
+
+class UploadJobDetailSerializer(UploadJobSerializer):
+    """With ``results``: ``[{"index", "entry", "status", "reason", "image_ids"}]``, no file names."""
+
+    class Meta(UploadJobSerializer.Meta):
+        fields = [*UploadJobSerializer.Meta.fields, "results"]
+        read_only_fields = fields

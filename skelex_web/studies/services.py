@@ -476,26 +476,3 @@ def summarise(results: Iterable[IngestResult]) -> dict[str, int]:
     for result in results:
         counts[result.status] += 1
     return counts
-
-
-def import_staged(project_id: int, paths: list[str], actor_id: int | None = None) -> list[IngestResult]:
-    """Celery task body (``workers.ingest.import_files``): ingest staged upload files, then delete them.
-
-    ``paths`` are ``(name, path)`` pairs serialised as ``"name\\tpath"`` strings, so the task
-    arguments stay JSON. Returns one result per file.
-    """
-    from django.contrib.auth import get_user_model
-
-    project = Project.objects.get(pk=project_id)
-    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    pairs = [tuple(item.split("\t", 1)) if "\t" in item else (Path(item).name, item) for item in paths]
-    try:
-        return ingest_many(project, [(n, Path(p)) for n, p in pairs], actor=actor)
-    finally:
-        for _, path in pairs:
-            Path(path).unlink(missing_ok=True)
-
-
-def import_staged_files(project_id: int, paths: list[str], actor_id: int | None = None) -> list[dict[str, Any]]:
-    """:func:`import_staged` with the per-file results as dicts."""
-    return [r.as_dict() for r in import_staged(project_id, paths, actor_id)]

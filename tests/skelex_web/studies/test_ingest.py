@@ -11,7 +11,7 @@ import pydicom
 import pytest
 from django.conf import settings
 
-from skelex_web.studies import services
+from skelex_web.studies import services, uploads
 from skelex_web.studies.models import Image, Study
 from tests.paths import FRACATLAS
 from tests.workers.imaging.samples import dicom_bytes, with_changes
@@ -201,8 +201,8 @@ def test_folder_walk(project: Any, sent: SentTasks, tmp_path: Path) -> None:
 def test_staged_files_task_body_deletes_staging(project: Any, sent: SentTasks, tmp_path: Path) -> None:
     staged = tmp_path / "u1"
     staged.write_bytes(png(50))
-    out = services.import_staged_files(project.pk, [f"scan.png\t{staged}"])
-    assert out[0]["status"] == "ingested" and out[0]["name"] == "scan.png" and not staged.exists()
+    out = uploads.import_staged(project.pk, [f"scan.png\t{staged}"])
+    assert out[0].status == "ingested" and out[0].name == "scan.png" and not staged.exists()
 
 
 def test_display_png_matches_decoding(project: Any, sent: SentTasks) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from skelex_web.studies import api_upload
-from skelex_web.studies.models import Image
+from skelex_web.studies.models import Image, UploadJob
 from tests.workers.imaging.samples import dicom_bytes
+from workers.tasks.ingest import import_files
 
 from .ingest_helpers import SentTasks, media_files, png, zip_of
 
@@ -96,24 +98,31 @@ def test_large_upload_is_staged_and_queued(
         url(project), files(("a.png", png(8)), ("b.png", png(9))), format="multipart"
     )
     assert response.status_code == 202 and response.json()["files"] == 2
+    body = response.json()
+    job = UploadJob.objects.get(pk=body["job_id"])
+    assert body["job_url"] == f"/api/projects/{project.pk}/images/uploads/{job.pk}/"
+    assert (job.state, job.files, job.uploader, job.task_id) == ("queued", 2, personas["annotator"], body["task_id"])
     (name, args, queue) = sent.calls[0]
     assert (name, queue) == ("workers.ingest.import_files", "ingest")
-    assert args[0] == project.pk and args[2] == personas["annotator"].pk
-    staged = [item.split("\t") for item in args[1]]
-    assert [n for n, _ in staged] == ["a.png", "b.png"]
-    assert all(Path(p).is_file() and "a.png" not in p for _, p in staged)
-    # What the worker will run: ingest, then the staging files are gone.
-    from skelex_web.studies.services import import_staged_files
-
-    out = import_staged_files(*args)
-    assert [r["status"] for r in out] == ["ingested", "ingested"]
-    assert not any(Path(p).exists() for _, p in staged)
+    assert args[0] == project.pk and args[2] == personas["annotator"].pk and args[3] == job.pk
+    # The message carries staged paths only; the names wait in the folder's sidecar.
+    staged = [Path(p) for p in args[1]]
+    assert all(p.is_file() and "\t" not in str(p) for p in staged) and "a.png" not in repr(args)
+    sidecar = staged[0].parent / "names.json"
+    assert json.loads(sidecar.read_text()) == {staged[0].name: "a.png", staged[1].name: "b.png"}
+    # What the worker runs: the registered task, through Celery's tracer.
+    out = import_files.apply(args=args).get()
+    assert {k: out[k] for k in ("ingested", "duplicate", "rejected")} == {"ingested": 2, "duplicate": 0, "rejected": 0}
+    assert not staged[0].parent.exists()  # files, sidecar and folder gone
+    job_body = client_for("annotator").get(body["job_url"]).json()
+    assert job_body["state"] == "done" and job_body["counts"] == {"ingested": 2, "duplicate": 0, "rejected": 0}
+    assert [(r["index"], r["status"]) for r in job_body["results"]] == [(1, "ingested"), (2, "ingested")]
+    assert sorted(i for r in job_body["results"] for i in r["image_ids"]) == sorted(out["image_ids"])
 
 
 def test_the_queued_ingest_task_returns_counts_without_file_names(project: Any, tmp_path: Path) -> None:
-    # The worker logs each task's return value at INFO and the result backend keeps it.
-    from workers.tasks.ingest import import_files
-
+    # The worker logs each task's return value at INFO and the result backend keeps it. The
+    # "name\tpath" arguments are what messages queued before the names moved to a sidecar carry.
     paths = []
     for i, (name, data) in enumerate(
         [("DOE_JOHN_1960-01-02.png", png(8)), ("DOE_JOHN_copy.png", png(8)), ("DOE_JOHN.dcm", b"not dicom")]
