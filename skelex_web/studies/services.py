@@ -472,7 +472,12 @@ def _store_group(project: Project, group: list[tuple[str, PreparedFile]]) -> lis
 
 
 def summarise(results: Iterable[IngestResult]) -> dict[str, int]:
+    return count_statuses(result.status for result in results)
+
+
+def count_statuses(statuses: Iterable[str]) -> dict[str, int]:
+    """``{"ingested", "duplicate", "rejected"}`` counts of ingest statuses."""
     counts = {INGESTED: 0, DUPLICATE: 0, REJECTED: 0}
-    for result in results:
-        counts[result.status] += 1
+    for status in statuses:
+        counts[status] += 1
     return counts

@@ -24,7 +24,7 @@ import json
 import logging
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -36,7 +36,7 @@ from skelex_web.projects.models import Project
 
 from .ingest_sources import is_zip
 from .models import UploadJob, UploadState
-from .services import DUPLICATE, INGESTED, REJECTED, IngestResult, ingest_many
+from .services import REJECTED, IngestResult, count_statuses, ingest_many
 
 logger = logging.getLogger(__name__)
 
@@ -169,16 +169,39 @@ def import_staged(
         discard_staged(paths)
         return []
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    items = staged_items(paths)
-    archives = [is_zip(path) for _, path in items]
-    results = ingest_many(project, items, actor=actor)
+    results: list[IngestResult] = []
+    entries: list[dict[str, Any]] = []
+    for first, run, archive in _runs(staged_items(paths)):
+        got = ingest_many(project, run, actor=actor)
+        results += got
+        entries += per_file_results(first, run, archive, got)
     if job_id is not None:
-        entries = per_file_results([name for name, _ in items], archives, results)
         UploadJob.objects.filter(pk=job_id).update(
-            state=UploadState.DONE, results=entries, counts=count(entries), error="", finished_at=timezone.now()
-        )
+            state=UploadState.DONE, results=entries, counts=count_statuses(e["status"] for e in entries),
+            error="", finished_at=timezone.now(),
+        )  # fmt: skip
     discard_staged(paths)
     return results
+
+
+def _runs(items: list[tuple[str, Path]]) -> Iterator[tuple[int, list[tuple[str, Path]], bool]]:
+    """``(1-based index of the first, items, is a zip)``: each zip alone, consecutive plain files together.
+
+    One ingest per run, so each run's results belong to its files by construction (one result per
+    plain file; a zip's members or the one refusal of the archive), whatever the names; plain
+    files still share the ingest's batched decoding and commits.
+    """
+    run: list[tuple[str, Path]] = []
+    for index, item in enumerate(items, 1):
+        if is_zip(item[1]):
+            if run:
+                yield index - len(run), run, False
+                run = []
+            yield index, [item], True
+        else:
+            run.append(item)
+    if run:
+        yield len(items) - len(run) + 1, run, False
 
 
 def _begin(job_id: int) -> bool:
@@ -217,51 +240,34 @@ def fail_upload(paths: list[str], job_id: int | None, exc: BaseException, retrie
 # --- per-file results --------------------------------------------------------------------------
 
 
-def per_file_results(names: list[str], archives: list[bool], results: list[IngestResult]) -> list[dict[str, Any]]:
-    """One entry per result, ``{"index", "entry", "status", "reason", "image_ids"}``, no names.
+def per_file_results(
+    first: int, run: list[tuple[str, Path]], archive: bool, results: list[IngestResult]
+) -> list[dict[str, Any]]:
+    """The job entries of one run of :func:`_runs`: ``{"index", "entry", "status", "reason", "image_ids"}``.
 
-    ``results`` are :func:`ingest_many`'s, in input order: one per plain file; for a zip, one per
-    member (named ``"<zip>/<member>"``) or one for the archive itself if it could not be opened.
-    A zip with no files gets a rejected entry of its own, so every index is answered.
+    ``results`` are :func:`ingest_many`'s for ``run``: one per plain file, in order; for a zip (a
+    run of its own), one per member (named ``"<zip>/<member>"``) or one for the archive itself if
+    it could not be opened. A zip with no files gets a rejected entry, so every index is answered.
     """
-    entries: list[dict[str, Any]] = []
-    k = 0
-    for index, (name, archive) in enumerate(zip(names, archives, strict=True), 1):
-        if not archive:
-            taken = results[k : k + 1]
-        else:
-            end = k
-            while end < len(results) and results[end].name.startswith(f"{name}/"):
-                end += 1
-            if end == k and k < len(results) and results[k].name == name:
-                end = k + 1  # the archive itself was refused
-            taken = results[k:end]
-        k += len(taken)
-        members = archive and bool(taken) and taken[0].name != name
-        for entry, result in enumerate(taken, 1):
-            member = result.name[len(name) + 1 :] if members else ""
-            entries.append(
-                {
-                    "index": index,
-                    "entry": entry if members else None,
-                    "status": result.status,
-                    "reason": scrub_names(result.reason, result.name, name, member),
-                    "image_ids": list(result.image_ids),
-                }
-            )
-        if archive and not taken:
-            entries.append(
-                {
-                    "index": index,
-                    "entry": None,
-                    "status": REJECTED,
-                    "reason": "zip archive with no files",
-                    "image_ids": [],
-                }
-            )
-    if k != len(results):  # cannot happen while ingest_many keeps one result per file, in order
-        logger.warning("%d ingest results matched no uploaded file", len(results) - k)
-    return entries
+    if archive:
+        name = run[0][0]
+        if not results:
+            return [_entry(first, None, REJECTED, "zip archive with no files", [])]
+        if len(results) == 1 and results[0].name == name:  # the archive itself was refused
+            r = results[0]
+            return [_entry(first, None, r.status, scrub_names(r.reason, name), r.image_ids)]
+        return [
+            _entry(first, k, r.status, scrub_names(r.reason, r.name, name, r.name[len(name) + 1 :]), r.image_ids)
+            for k, r in enumerate(results, 1)
+        ]
+    return [
+        _entry(index, None, r.status, scrub_names(r.reason, r.name, name), r.image_ids)
+        for index, (name, _), r in zip(range(first, first + len(run)), run, results, strict=True)
+    ]
+
+
+def _entry(index: int, entry: int | None, status: str, reason: str, image_ids: list[int]) -> dict[str, Any]:
+    return {"index": index, "entry": entry, "status": status, "reason": reason, "image_ids": list(image_ids)}
 
 
 def scrub_names(text: str, *names: str) -> str:
@@ -280,10 +286,3 @@ def scrub_names(text: str, *names: str) -> str:
         if len(name) >= 4:
             text = text.replace(name, "(file)")
     return text
-
-
-def count(entries: Iterable[dict[str, Any]]) -> dict[str, int]:
-    counts = {INGESTED: 0, DUPLICATE: 0, REJECTED: 0}
-    for entry in entries:
-        counts[entry["status"]] += 1
-    return counts

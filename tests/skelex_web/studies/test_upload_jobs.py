@@ -147,6 +147,27 @@ def test_an_empty_or_unreadable_zip_still_answers_its_index(
     ]
 
 
+def test_two_zips_of_the_same_name_keep_their_own_indexes(
+    project: Any, client_for: Callable[[str], Any], sent: SentTasks
+) -> None:
+    # Two folders' "films.zip" in one request: each file's results stay with its own position.
+    body = upload(
+        client_for("annotator"),
+        project,
+        ("films.zip", zip_of([("a.png", png(50)), ("b.png", png(51))])),
+        ("films.zip", zip_of([("c.png", png(52))])),
+        ("films.zip", zip_of([])),
+    )
+    deliver(sent)
+    results = UploadJob.objects.get(pk=body["job_id"]).results
+    assert [(r["index"], r["entry"], r["status"]) for r in results] == [
+        (1, 1, "ingested"),
+        (1, 2, "ingested"),
+        (2, 1, "ingested"),
+        (3, None, "rejected"),
+    ]
+
+
 @pytest.mark.parametrize("keep,expected", [(True, "scan-0042.png"), (False, None)])
 def test_queued_upload_names_images_as_before(
     project: Any, client_for: Callable[[str], Any], sent: SentTasks, keep: bool, expected: str | None
