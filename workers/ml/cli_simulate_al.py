@@ -6,7 +6,8 @@ columns: ``mixed`` when set (FracAtlas then also sets each part shown), else the
 image with none, or several parts but not ``mixed``, counts as unknown. Embeddings come from a file
 (``.npz`` with ``ids`` and ``embeddings``) or are computed with the checkpoint (``auto``, cached in
 an ``.npz`` next to ``--out``). Writes the JSON report, a PNG of the learning curves beside it, and
-prints a table.
+prints a table. ``--splits K`` repeats the protocol on K test splits so that the intervals include
+the test split's own noise; ``--jobs`` runs the simulation in that many processes.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--initial", type=int, default=20, help="random labelled images to start from")
     p.add_argument("--test-fraction", type=float, default=0.3)
+    p.add_argument(
+        "--splits",
+        type=int,
+        default=1,
+        help="repeat on this many test splits (seeds 0, 1, ...) so the intervals include test-split noise",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="simulation processes (one thread each)")
     p.add_argument(
         "--bootstrap",
         type=int,
@@ -211,7 +219,14 @@ def plot(report: dict, path: Path) -> None:
             ax.plot(c[:, 0], c[:, 1], label=name)
             ax.fill_between(c[:, 0], c[:, 2], c[:, 3], alpha=0.15)
         if entry["full_data_auroc"] is not None:
-            ax.axhline(entry["full_data_auroc"], color="k", lw=0.8, ls="--", label="all pool labels")
+            several = "full_data_auroc_splits" in entry
+            ax.axhline(
+                entry["full_data_auroc"],
+                color="k",
+                lw=0.8,
+                ls="--",
+                label="all pool labels" + (" (mean of splits)" if several else ""),
+            )
             ax.axhline(0.95 * entry["full_data_auroc"], color="grey", lw=0.8, ls=":", label="95% of that")
         ax.set_title(head)
         ax.set_xlabel("labelled images")
@@ -220,6 +235,13 @@ def plot(report: dict, path: Path) -> None:
     if with_ci:
         for ax, head in zip(axes[1], heads):
             plot_ratios(ax, report["heads"][head]["strategies"])
+    st = report.get("settings", {})
+    if st:
+        fig.suptitle(
+            f"{st.get('splits', 1)} test split(s) x {st.get('seeds')} seeds; {st.get('initial')} initial labels, "
+            f"{st.get('budget')} per round",
+            fontsize=10,
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -270,6 +292,8 @@ def run(args: argparse.Namespace) -> int:
         initial=args.initial,
         test_fraction=args.test_fraction,
         bootstrap=args.bootstrap,
+        splits=args.splits,
+        jobs=args.jobs,
         head_config=HeadConfig(weight_decay=args.weight_decay),
     )
     t0 = time.perf_counter()

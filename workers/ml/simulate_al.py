@@ -25,13 +25,22 @@ On a fully labelled set, the labels are hidden and revealed only for the images 
    as null), except random's, which then counts as reaching it one round after the simulated range:
    a conservative denominator, so an unreached random never makes a strategy look better. The
    per-seed curves are kept (``seed_curves``) so the intervals can be recomputed.
+6. Test-split noise (``splits`` > 1): the whole protocol is repeated on ``splits`` test splits
+   (seeds ``split_seed``, ``split_seed + 1``, ...), each with its own pool, full-data AUROC and
+   initial sets; a (split, seed) pair is one replicate. Each replicate's curve is divided by its
+   split's full-data AUROC, so every replicate aims at its own 95% line; ``labels_to_95`` is where
+   the mean of those normalised curves first reaches 0.95, and ``full_data_auroc`` is the mean over
+   splits (each split's in ``full_data_auroc_splits``). The bootstrap becomes two-level: resample
+   the splits, then the seeds within each resampled split, so the intervals include the noise of
+   the test split itself, which one fixed split cannot show. With one split every number is what
+   steps 1-5 give.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +71,8 @@ class SimulationSettings:
     ensemble_members: int = 5
     head_config: HeadConfig | None = None
     bootstrap: int = 2000
+    splits: int = 1
+    jobs: int = 1
 
 
 def split_test(targets: Mapping[str, np.ndarray], schema: Schema, n: int, fraction: float, seed: int) -> np.ndarray:
@@ -135,30 +146,37 @@ def run_strategy(
 def summarise(
     ns: np.ndarray,
     curves: Mapping[str, np.ndarray],
-    full: float,
+    full: float | np.ndarray,
     reference: str = "random",
     bootstrap: int = 2000,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Report entries of one head: ``{strategy: {labels_to_95, ratio_vs_random, auc_curve, curve, ...}}``.
 
     Args:
         ns: [P] labels at each curve point.
-        curves: ``{strategy: [seeds, P] AUROC}``; row s of every strategy comes from the same seed.
-        full: the full-data AUROC of the head.
+        curves: ``{strategy: [R, P] AUROC}``; row r of every strategy comes from the same replicate
+            (split and seed).
+        full: the full-data AUROC of the head, one number or one per replicate [R] (its split's).
         reference: the strategy ratios are taken against.
-        bootstrap: paired resamples of the seeds for the intervals (0 = no intervals).
+        bootstrap: paired resamples for the intervals (0 = no intervals).
         seed: of the resampling.
+        groups: [R] split of each replicate (None = one split); several make the bootstrap
+            two-level (splits, then seeds within them).
     """
     out: dict[str, dict[str, Any]] = {}
-    target = 0.95 * full
+    first = np.asarray(next(iter(curves.values())))
+    scale = np.broadcast_to(np.asarray(full, dtype=np.float64), (first.shape[0],))[:, None]
     for name, c in curves.items():
         c = np.asarray(c, dtype=np.float64)
         mean = np.nanmean(c, axis=0)
         k = np.sum(~np.isnan(c), axis=0)
         sd = np.nanstd(c, axis=0, ddof=1) if c.shape[0] > 1 else np.zeros_like(mean)
         half = np.where(k > 1, stats.t.ppf(0.975, np.maximum(k - 1, 1)) * sd / np.sqrt(np.maximum(k, 1)), 0.0)
-        reached = np.flatnonzero(mean >= target)
+        # Each replicate against its own split's full-data AUROC; with one split this is the mean
+        # curve against 0.95 x full.
+        reached = np.flatnonzero(np.nanmean(c / scale, axis=0) >= 0.95)
         out[name] = {
             "labels_to_95": int(ns[reached[0]]) if len(reached) else None,
             "ratio_vs_random": None,
@@ -171,8 +189,28 @@ def summarise(
         if ref and entry["labels_to_95"] is not None:
             entry["ratio_vs_random"] = round(entry["labels_to_95"] / ref, 4)
     if bootstrap and reference in curves:
-        _bootstrap_intervals(out, ns, curves, target, reference, bootstrap, seed)
+        rows = _resample_rows(first.shape[0], groups, bootstrap, seed)
+        normalised = {name: np.asarray(c, dtype=np.float64) / scale for name, c in curves.items()}
+        _bootstrap_intervals(out, ns, curves, normalised, rows, reference)
     return out
+
+
+def _resample_rows(n_rows: int, groups: np.ndarray | None, resamples: int, seed: int) -> np.ndarray:
+    """[B, R] replicate rows of each bootstrap resample.
+
+    One group: the seeds resampled with replacement. Several: the groups (splits) resampled with
+    replacement, then within each drawn group its rows (seeds) with replacement; groups must be
+    the same size."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros(n_rows, dtype=np.int64) if groups is None else np.asarray(groups)
+    uniq = np.unique(labels)
+    if len(uniq) == 1:
+        return rng.integers(0, n_rows, size=(resamples, n_rows))
+    members = np.stack([np.flatnonzero(labels == g) for g in uniq])  # [G, S]
+    n_groups, per = members.shape
+    drawn = rng.integers(0, n_groups, size=(resamples, n_groups))
+    within = rng.integers(0, per, size=(resamples, n_groups, per))
+    return members[drawn[:, :, None], within].reshape(resamples, n_groups * per)
 
 
 def _area(ns: np.ndarray, mean: np.ndarray) -> Any:
@@ -194,34 +232,34 @@ def _bootstrap_intervals(
     out: dict[str, dict[str, Any]],
     ns: np.ndarray,
     curves: Mapping[str, np.ndarray],
-    target: float,
+    normalised: Mapping[str, np.ndarray],
+    rows: np.ndarray,
     reference: str,
-    resamples: int,
-    seed: int,
 ) -> None:
-    """Adds the paired-bootstrap intervals of the module docstring (step 5) to ``out``."""
-    n_seeds = np.asarray(curves[reference]).shape[0]
-    rows = np.random.default_rng(seed).integers(0, n_seeds, size=(resamples, n_seeds))
+    """Adds the bootstrap intervals of the module docstring (steps 5 and 6) to ``out``.
+
+    ``rows`` [B, R]: the replicates of each resample (``_resample_rows``), the same for every
+    strategy; ``normalised``: each replicate's curve over its split's full-data AUROC."""
+    resamples = rows.shape[0]
 
     def resampled_means(c: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a point with no AUROC in any resampled seed
             return np.nanmean(np.asarray(c, dtype=np.float64)[rows], axis=1)  # [B, P]
 
-    ref_labels = _first_crossing(ns, resampled_means(curves[reference]), target)
+    ref_labels = _first_crossing(ns, resampled_means(normalised[reference]), 0.95)
     # Where random never reaches the target, it is taken to reach it one round after the simulated
     # range: fewer labels than it needs, so such a ratio overstates the strategy's cost, never its saving.
     step = float(ns[-1] - ns[-2]) if len(ns) > 1 else 1.0
     ref_bound = np.where(np.isinf(ref_labels), float(ns[-1]) + step, ref_labels)
     for name, c in curves.items():
-        means = resampled_means(c)
-        labels = _first_crossing(ns, means, target)
+        labels = _first_crossing(ns, resampled_means(normalised[name]), 0.95)
         ratio = np.ones(resamples) if name == reference else labels / ref_bound  # inf: only random reaches it
         entry = out[name]
         entry["labels_to_95_ci"] = _interval(labels)
         entry["ratio_ci"] = _interval(ratio)
         entry["p_ratio_le_0_6"] = _clean(float(np.mean(ratio <= 0.6)))
-        entry["auc_curve_ci"] = [_clean(v) for v in np.quantile(_area(ns, means), [0.025, 0.975])]
+        entry["auc_curve_ci"] = [_clean(v) for v in np.quantile(_area(ns, resampled_means(c)), [0.025, 0.975])]
 
 
 def _interval(x: np.ndarray) -> list[float | None] | None:
@@ -274,50 +312,109 @@ def _simulate(
 ) -> dict[str, Any]:
     emb = np.asarray(emb, dtype=np.float32)
     n = len(emb)
-    test = split_test(targets, schema, n, settings.test_fraction, settings.split_seed)
-    pool = np.flatnonzero(~test)
-    test_idx = np.flatnonzero(test)
-    if settings.initial + settings.rounds * settings.budget > len(pool):
-        raise ValueError(f"initial + rounds x budget exceeds the pool of {len(pool)} images")
+    if settings.splits < 1 or settings.seeds < 1:
+        raise ValueError("splits and seeds must be at least 1")
     cfg = settings.head_config or HeadConfig()
-    full_model = train_heads(emb[pool], _subset(targets, pool), schema, cfg)
-    full = test_aurocs(full_model, emb[test_idx], _subset(targets, test_idx), schema)
-    log("full-data AUROC: " + ", ".join(f"{k} {v:.3f}" for k, v in full.items()))
-
     ns = settings.initial + settings.budget * np.arange(settings.rounds + 1)
+    tests, fulls, jobs = [], [], []
+    for k in range(settings.splits):
+        test = split_test(targets, schema, n, settings.test_fraction, settings.split_seed + k)
+        pool = np.flatnonzero(~test)
+        if settings.initial + settings.rounds * settings.budget > len(pool):
+            raise ValueError(f"initial + rounds x budget exceeds the pool of {len(pool)} images")
+        test_idx = np.flatnonzero(test)
+        full_model = train_heads(emb[pool], _subset(targets, pool), schema, cfg)
+        full = test_aurocs(full_model, emb[test_idx], _subset(targets, test_idx), schema)
+        log(f"split {k}: full-data AUROC " + ", ".join(f"{h} {v:.3f}" for h, v in full.items()))
+        tests.append(test)
+        fulls.append(full)
+        for seed in range(settings.seeds):
+            # Split 0 keeps the initial sets of the one-split protocol.
+            initial = np.random.default_rng(10_000 + seed + 100_000 * k).choice(
+                pool, size=settings.initial, replace=False
+            )
+            jobs += [(k, seed, strategy, initial) for strategy in settings.strategies]
+
+    context = (emb, targets, schema, tests, settings)
+    results = []
+    for (k, seed, strategy, _), (curves, seconds) in zip(jobs, _run_jobs(context, jobs, settings.jobs)):
+        finals = ", ".join(f"{h} {v[-1]:.3f}" for h, v in curves.items())
+        log(f"split {k} seed {seed} {strategy}: {seconds:.1f}s, final AUROC {finals}")
+        results.append(curves)
     per: dict[str, dict[str, list[list[float]]]] = {h.name: {s: [] for s in settings.strategies} for h in schema.heads}
-    for seed in range(settings.seeds):
-        initial = np.random.default_rng(10_000 + seed).choice(pool, size=settings.initial, replace=False)
-        for strategy in settings.strategies:
-            t0 = time.perf_counter()
-            curves = run_strategy(strategy, emb, targets, schema, test, initial, settings, seed)
-            for name, c in curves.items():
-                per[name][strategy].append(c)
-            finals = ", ".join(f"{k} {v[-1]:.3f}" for k, v in curves.items())
-            log(f"seed {seed} {strategy}: {time.perf_counter() - t0:.1f}s, final AUROC {finals}")
+    replicates: list[tuple[int, int]] = []
+    for (k, seed, strategy, _), curves in zip(jobs, results):
+        for name, c in curves.items():
+            per[name][strategy].append(c)
+        if strategy == settings.strategies[0]:
+            replicates.append((k, seed))
+    groups = np.array([k for k, _ in replicates], dtype=np.int64)
 
     report: dict[str, Any] = {"heads": {}}
     for h in schema.heads:
         curves_h = {s: np.asarray(per[h.name][s]) for s in settings.strategies}
+        split_full = np.array([f[h.name] for f in fulls], dtype=np.float64)
         report["heads"][h.name] = {
-            "full_data_auroc": _clean(full[h.name]),
-            "strategies": summarise(ns, curves_h, full[h.name], bootstrap=settings.bootstrap),
+            "full_data_auroc": _clean(float(np.mean(split_full))),
+            "strategies": summarise(ns, curves_h, split_full[groups], bootstrap=settings.bootstrap, groups=groups),
         }
+        if settings.splits > 1:
+            report["heads"][h.name]["full_data_auroc_splits"] = [_clean(v) for v in split_full]
     report["settings"] = {
         "strategies": list(settings.strategies),
         "seeds": settings.seeds,
+        "splits": settings.splits,
+        "split_seed": settings.split_seed,
         "budget": settings.budget,
         "rounds": settings.rounds,
         "initial": settings.initial,
         "test_fraction": settings.test_fraction,
         "n_images": int(n),
-        "n_pool": int(len(pool)),
-        "n_test": int(len(test_idx)),
+        "n_pool": int((~tests[0]).sum()),
+        "n_test": int(tests[0].sum()),
+        "replicates": [list(r) for r in replicates],
         "resolution_labels": settings.budget,
         "bootstrap_resamples": settings.bootstrap,
-        "target": "0.95 x full_data_auroc",
+        "target": "0.95 x full_data_auroc" + (" of each replicate's split" if settings.splits > 1 else ""),
     }
     return report
+
+
+_CONTEXT: tuple[Any, ...] | None = None
+
+
+def _set_context(context: tuple[Any, ...] | None) -> None:
+    global _CONTEXT
+    _CONTEXT = context
+    torch.set_num_threads(1)
+
+
+def _job(job: tuple[int, int, str, np.ndarray]) -> tuple[dict[str, list[float]], float]:
+    """One learning curve per head of one (split, seed, strategy), and the seconds it took."""
+    assert _CONTEXT is not None
+    emb, targets, schema, tests, settings = _CONTEXT
+    k, seed, strategy, initial = job
+    t0 = time.perf_counter()
+    with threadpool_limits(limits=1, user_api="blas"):
+        curves = run_strategy(strategy, emb, targets, schema, tests[k], initial, settings, seed)
+    return curves, time.perf_counter() - t0
+
+
+def _run_jobs(context: tuple[Any, ...], jobs: Sequence[Any], workers: int) -> Iterator[Any]:
+    """``_job`` of each job, in order, as they finish: here, or with ``workers`` > 1 in that many
+    spawned processes (one BLAS and torch thread each; spawned, not forked, because a fork after
+    torch has started its thread pool can hang)."""
+    if workers <= 1 or len(jobs) <= 1:
+        _set_context(context)
+        try:
+            yield from map(_job, jobs)
+        finally:
+            _set_context(None)
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_set_context, initargs=(context,)) as pool:
+        yield from pool.imap(_job, jobs, chunksize=1)
 
 
 def table(report: Mapping[str, Any], strategies: Sequence[str] | None = None) -> str:

@@ -99,6 +99,61 @@ def test_an_unreached_random_never_flatters_a_strategy() -> None:
     assert len(out["steady"]["seed_curves"]) == 4 and out["steady"]["seed_curves"][0][1] == 0.9
 
 
+def test_each_split_aims_at_its_own_full_data_auroc() -> None:
+    ns = np.arange(10, 110, 10)
+    # Split A (full AUROC 0.80) reaches 100% of its full AUROC at 40 labels, split B (full 0.95)
+    # 90.5% of its own: the mean of the replicates' normalised curves is 0.9525 there, enough. The
+    # raw mean curve against 0.95 x the mean full AUROC weighs split B more and gets there at 70.
+    a = step_curves(ns, [40, 40], low=0.60, high=0.80)
+    b = step_curves(ns, [40, 40], low=0.80, high=0.85975)
+    b[:, ns >= 70] = 0.95
+    curves = {"random": np.vstack([a, b]), "other": np.vstack([a, b])}
+    full = np.array([0.80, 0.80, 0.95, 0.95])
+    out = summarise(ns, curves, full, bootstrap=200, groups=np.array([0, 0, 1, 1]))
+    assert out["random"]["labels_to_95"] == 40
+    raw = np.mean(np.vstack([a, b]), axis=0)
+    assert ns[np.argmax(raw >= 0.95 * full.mean())] == 70
+
+
+def test_two_level_bootstrap_shows_test_split_noise() -> None:
+    ns = np.arange(10, 110, 10)
+    # Within each split every seed agrees, so resampling seeds alone shows no doubt; the splits
+    # disagree (ratio 0.4 on one, 1.0 on the other), and resampling splits shows it.
+    curves = {
+        "random": step_curves(ns, [50, 50, 50, 50, 50, 50]),
+        "other": step_curves(ns, [20, 20, 20, 50, 50, 50]),
+    }
+    groups = np.array([0, 0, 0, 1, 1, 1])
+    two_level = summarise(ns, curves, 0.9, bootstrap=400, groups=groups)["other"]
+    assert two_level["ratio_ci"] == [0.4, 1.0]
+    assert 0.1 < two_level["p_ratio_le_0_6"] < 0.5  # both drawn splits must be the good one
+    for split in (0, 1):
+        rows = groups == split
+        one = summarise(ns, {k: v[rows] for k, v in curves.items()}, 0.9, bootstrap=400)["other"]
+        assert one["ratio_ci"][0] == one["ratio_ci"][1]
+
+
+def test_several_splits_in_parallel_give_the_same_report() -> None:
+    x, t = rare_boundary(n=300)
+    settings = SimulationSettings(
+        strategies=("random", "entropy"), seeds=2, splits=2, budget=10, rounds=3, initial=10, bootstrap=100
+    )
+    report = simulate(x, t, BINARY, settings)
+    entry = report["heads"]["abnormal"]
+    assert len(entry["full_data_auroc_splits"]) == 2
+    assert entry["full_data_auroc"] == pytest.approx(np.mean(entry["full_data_auroc_splits"]), abs=1e-5)
+    assert report["settings"]["replicates"] == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert len(entry["strategies"]["entropy"]["seed_curves"]) == 4
+    # Split 0 of a several-split run is the one-split run's split, with the same initial sets.
+    single = simulate(x, t, BINARY, SimulationSettings(**{**settings.__dict__, "splits": 1}))
+    assert (
+        single["heads"]["abnormal"]["strategies"]["random"]["seed_curves"]
+        == (entry["strategies"]["random"]["seed_curves"][:2])
+    )
+    parallel = simulate(x, t, BINARY, SimulationSettings(**{**settings.__dict__, "jobs": 2}))
+    assert parallel == report
+
+
 def test_same_seed_same_report() -> None:
     x, t = rare_boundary(n=300)
     settings = SimulationSettings(strategies=("random", "kcenter"), seeds=2, budget=10, rounds=2, initial=10)
@@ -144,6 +199,12 @@ def test_command_writes_report_and_plot(tmp_path: Path) -> None:
     check_shape(report, ["fractured", "hardware", "bodypart"], ["random", "entropy", "kcenter", "hybrid"], points=4)
     assert report["heads"]["bodypart"]["full_data_auroc"] > 0.8
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Two test splits: every head reports both splits' full-data AUROC and 2 x 2 replicates.
+    assert main(argv[:-1] + [str(out.with_name("splits.json")), "--splits", "2", "--strategies", "random,hybrid"]) == 0
+    report = json.loads(out.with_name("splits.json").read_text())
+    assert report["settings"]["splits"] == 2 and len(report["settings"]["replicates"]) == 4
+    assert all(len(e["full_data_auroc_splits"]) == 2 for e in report["heads"].values())
+    assert out.with_name("splits.png").exists()
 
 
 def test_read_labels_binary_columns_and_bodypart(tmp_path: Path) -> None:
