@@ -205,6 +205,15 @@ def test_command_writes_report_and_plot(tmp_path: Path) -> None:
     assert report["settings"]["splits"] == 2 and len(report["settings"]["replicates"]) == 4
     assert all(len(e["full_data_auroc_splits"]) == 2 for e in report["heads"].values())
     assert out.with_name("splits.png").exists()
+    # --split-seed moves the splits: a development study on splits 1-2 shares split 1 with the run above.
+    dev_argv = ["--splits", "2", "--split-seed", "1", "--strategies", "random"]
+    assert main(argv[:-1] + [str(out.with_name("dev.json")), *dev_argv]) == 0
+    dev = json.loads(out.with_name("dev.json").read_text())
+    assert dev["settings"]["split_seed"] == 1
+    dev_aurocs = [e["full_data_auroc_splits"] for e in dev["heads"].values()]
+    run_aurocs = [e["full_data_auroc_splits"] for e in report["heads"].values()]
+    assert [d[0] for d in dev_aurocs] == [r[1] for r in run_aurocs]
+    assert [d[1] for d in dev_aurocs] != [r[0] for r in run_aurocs]
 
 
 def test_read_labels_binary_columns_and_bodypart(tmp_path: Path) -> None:
