@@ -291,12 +291,20 @@ def test_offline_edits_are_kept_retried_and_survive_a_closed_tab(live_app: LiveA
     context.set_offline(True)
     drag(page, (40, 380), (120, 470))
     page.wait_for_selector("#sync[data-status=offline]", timeout=10000)
+    journal = f"skelex:unsaved:{small}:{live_app.ids['users']['ana']}"
+    page.wait_for_function(f"(localStorage.getItem({journal!r}) ?? '').includes('\"x0\"')", timeout=5000)
     page.close(run_before_unload=False)
     context.set_offline(False)
     page = context.new_page()
     watch_console(page, errors)
     open_viewer(page, live_app, small)
-    page.wait_for_selector(".notice:has-text('Restored 1 unsaved change')", timeout=10000)
+    # The notice leaves the screen after 5 s, so the viewer's list of notices is what is checked.
+    notices = page.evaluate("skelexViewer.notices")
+    assert any(n.startswith("Restored 1 unsaved change") for n in notices), (
+        notices,
+        rows(live_app.db, count, small)[0][0] - start,
+        page.evaluate(f"localStorage.getItem({journal!r})"),
+    )
     wait_saved(page)
     assert rows(live_app.db, count, small)[0][0] == start + 2
     # Each create carried the key its record got when drawn, the restored one included.

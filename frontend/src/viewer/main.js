@@ -73,8 +73,11 @@ const debug = {
   decodedIn: /** @type {string|null} */ (null),
   pixelsMs: /** @type {number|null} */ (null),
   ready: false,
+  // Every notice shown, oldest first: they leave the screen after a few seconds, this list stays.
+  notices: /** @type {string[]} */ ([]),
 };
 /** @type {any} */ (window).skelexViewer = debug;
+store.on("notice", (/** @type {{text: string}} */ n) => debug.notices.push(n.text));
 /**
  * Where an image pixel is in the page (for tests and debugging).
  * @param {number} x
@@ -304,6 +307,10 @@ store.on("conflict", (/** @type {import("./types.js").Annotation} */ a) => {
   showConflict(/** @type {HTMLDialogElement} */ (byId("conflict")), store, a, () => void autosave.flush());
 });
 window.addEventListener("online", () => void autosave.flush());
+// The journal is written a tick after each change; a tab closed inside that tick still keeps it.
+window.addEventListener("pagehide", () => {
+  if (journalling) writeJournal(store, localStorage, journal);
+});
 document.addEventListener("visibilitychange", () => (document.hidden ? timer.pause() : timer.resume()));
 window.addEventListener("beforeunload", (e) => {
   if (autosave.unsavedCount() > 0) {
