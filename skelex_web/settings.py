@@ -230,7 +230,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        # Pillow's image parsers log every metadata tag's value at DEBUG (the patient's name in an
+        # EXIF Artist or a PNG text chunk): held at INFO so that LOG_LEVEL=DEBUG leaks no PHI.
+        "PIL": {"level": "INFO"},
+    },
 }
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)

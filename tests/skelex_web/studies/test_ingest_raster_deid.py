@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,17 @@ def test_deidentify_off_keeps_raster_metadata(project: Any, sent_tasks: list[Any
     image, stored = _stored(services.ingest_file(project, source, "as-received.jpg"))
 
     assert stored == source and not any("removed from" in n for n in image.notes)
+
+
+def test_debug_logging_does_not_leak_metadata(
+    project: Any, sent_tasks: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # LOG_LEVEL=DEBUG is what an operator sets to chase a bug; Pillow's TIFF/EXIF parser logs every
+    # tag's value at DEBUG, the patient's name included, unless its logger is held at INFO.
+    files = [("a.jpg", jpeg_with_metadata(film())), ("b.png", png_with_text(film()))]
+    caplog.set_level(logging.DEBUG)
+    results = services.ingest_many(project, files)
+    assert [r.status for r in results] == ["ingested", "ingested"]
+    assert caplog.records, "the root logger records at DEBUG"
+    for secret in PHI_STRINGS:
+        assert secret.decode() not in caplog.text, secret
