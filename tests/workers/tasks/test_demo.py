@@ -20,6 +20,11 @@ def test_demo_sets_up_and_analyses_real_radiographs(tiny_ckpt: Path, tmp_path: P
     pytest.importorskip("data_store", reason="pydicom-data (dev extra) provides the demo radiographs")
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "MEDIA_ROOT"}}
     env.update({"SKELEX_VAR_DIR": str(tmp_path / "var"), "SKELEX_DEMO_CHECKPOINT": str(tiny_ckpt)})
+    # `make demo`'s order: migrate first, into a var/ folder that does not exist yet.
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
     proc = subprocess.run(
         [sys.executable, "manage.py", "demo", "--no-serve", "--phantoms", "1", "--timeout", "240"],
         cwd=REPO_ROOT,
