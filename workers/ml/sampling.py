@@ -297,14 +297,21 @@ def cold_start(
             if idx < 0:
                 continue
             size = int(np.sum(labels == c))
-            where = f" of {g}" if strata is not None else ""
-            picks.append(Pick(int(members[idx]), f"typical: medoid of a cluster of {size} images{where}", float(size)))
+            picks.append(Pick(int(members[idx]), _typical_reason(size, g if strata is not None else None), float(size)))
     chosen = {p.index for p in picks}
     if len(picks) < budget:  # duplicates left clusters empty: top up at random
         rest = np.array([i for i in pool if int(i) not in chosen], dtype=np.int64)
         extra = rng.choice(rest, size=min(budget - len(picks), len(rest)), replace=False)
         picks += [Pick(int(i), "random: unbiased sample of the pool") for i in extra]
     return picks
+
+
+def _typical_reason(size: int, stratum: str | None) -> str:
+    """``typical: stands for 37 similar images (hand)``; a cluster of one only covers the data."""
+    where = f" ({stratum})" if stratum and stratum != "unknown" else ""
+    if size > 1:
+        return f"typical: stands for {size} similar unlabelled images{where}"
+    return f"covers the data: unlike the other unlabelled images{where}"
 
 
 def _allocate(budget: int, sizes: np.ndarray) -> np.ndarray:

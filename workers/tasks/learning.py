@@ -164,7 +164,7 @@ def _retrain(project_id: int, reason: str, seed: int) -> dict[str, Any]:
             strata=strata, seed=seed,
         )  # fmt: skip
         scores = np.zeros(len(ids))
-        reasons = {k: "not yet ranked: no labels to learn from" for k in range(len(ids))}
+        reasons = {k: "after this round's picks: ranked once the first labels are in" for k in range(len(ids))}
     events.publish(project.pk, "job.progress", {"job": "retrain", "done": 2, "total": 3})
     _reorder(ids, any_label, picks, scores, reasons)
     summary["picked"] = len(picks)

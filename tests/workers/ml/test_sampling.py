@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,20 @@ def test_hybrid_has_a_random_share_and_spreads_over_clusters() -> None:
     picks = select("hybrid", 20, n=N, seed=0, **inp)
     assert sum(p.reason.startswith("random:") for p in picks) == 2
     assert sum(p.reason.startswith("uncertain:") for p in picks) == 18
+
+
+def test_cold_start_reasons_say_how_many_images_each_pick_stands_for() -> None:
+    inp = inputs()
+    strata = np.asarray(inp["strata"]).astype(str)
+    picks = select("cold_start", 6, n=N, embeddings=inp["embeddings"], strata=inp["strata"])
+    stood_for: dict[str, int] = {}
+    for p in picks:
+        match = re.fullmatch(r"typical: stands for (\d+) similar unlabelled images \((\w+)\)", p.reason)
+        assert match, p.reason
+        assert match[2] == strata[p.index]
+        stood_for[match[2]] = stood_for.get(match[2], 0) + int(match[1])
+    # Together the picks of a body part stand for all of its images.
+    assert stood_for == {g: int(np.sum(strata == g)) for g in stood_for}
+    # One image per cluster: nothing typical about it, it only covers the data; unknown body part unnamed.
+    alone = select("cold_start", 3, n=3, embeddings=np.eye(3), strata=["unknown"] * 3)
+    assert [p.reason for p in alone] == ["covers the data: unlike the other unlabelled images"] * 3
