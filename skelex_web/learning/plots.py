@@ -3,6 +3,7 @@ AUROC per head against the number of labelled images, one line per head."""
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any
 
@@ -21,7 +22,11 @@ def learning_curve_svg(rounds: list[dict[str, Any]], metric: str = "auroc", widt
                 series.setdefault(head, []).append((r["n_labelled"], float(value)))
     xs = [x for pts in series.values() for x, _ in pts] or [0, 1]
     x_max = max(max(xs), 10)  # at least 0..10 so the axis ticks stay whole numbers
-    y_min, y_max = 0.4, 1.0
+    # 0.4..1 usually; lower when a head is worse than chance (small early rounds can be), so that
+    # every point is drawn where its value is instead of pinned to the axis.
+    ys = [y for pts in series.values() for _, y in pts]
+    y_min, y_max = min([0.4, *(math.floor(y * 10) / 10 for y in ys)]), 1.0
+    ticks = [round(t / 10, 1) for t in range(math.ceil(y_min * 10), 11)]
 
     def sx(x: float) -> float:
         return left + pw * x / x_max
@@ -34,9 +39,16 @@ def learning_curve_svg(rounds: list[dict[str, Any]], metric: str = "auroc", widt
         f'role="img" aria-label="Learning curve: cross-validated {metric} per head against labelled images">',
         f'<rect width="{width}" height="{height}" fill="#1b1f24"/>',
     ]
-    for tick in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
+    for tick in ticks:
         y = sy(tick)
-        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#333a42"/>')
+        chance = metric == "auroc" and tick == 0.5
+        style = 'stroke="#5c6670" stroke-dasharray="4 3" class="chance"' if chance else 'stroke="#333a42"'
+        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" {style}/>')
+        if chance:
+            parts.append(
+                f'<text x="{left + pw - 4}" y="{y - 4:.1f}" fill="#7d8790" font-size="10" '
+                'text-anchor="end">chance</text>'
+            )
         parts.append(
             f'<text x="{left - 8}" y="{y + 4:.1f}" fill="#9aa4ad" font-size="11" text-anchor="end">{tick:.1f}</text>'
         )

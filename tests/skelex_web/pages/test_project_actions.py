@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from skelex_web.exports.models import DatasetVersion, ExportJob
+from skelex_web.learning.models import ModelKind, ModelVersion
 from skelex_web.studies.models import Image
 from tests.factories import ImageFactory
 
@@ -68,3 +71,16 @@ def test_opening_the_viewer_claims_the_image(project: Any, browser_for: Any, per
     assert Image.objects.get(pk=image.pk).claimed_by == personas["annotator"]
     browser_for("viewer").get(f"/projects/{project.pk}/images/{image.pk}/")
     assert Image.objects.get(pk=image.pk).claimed_by == personas["annotator"]  # viewers never claim
+
+
+def test_rounds_table_shows_when_each_round_ran_and_its_auroc(project: Any, browser_for: Any) -> None:
+    mv = ModelVersion.objects.create(
+        kind=ModelKind.HEADS, name="heads", project=project, config={"reason": "every 20 labels"},
+        metrics={"n_labelled": 20, "heads": {"abnormal": {"auroc": 0.7312}}},
+    )  # fmt: skip
+    ModelVersion.objects.filter(pk=mv.pk).update(created_at=datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC))
+    page = browser_for("annotator").get(f"/projects/{project.pk}/").content.decode()
+    row = re.search(r'data-testid="rounds".*?<tbody>(.*?)</tbody>', page, re.S)
+    assert row and "When (UTC)" in page
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>.*?</td>", row[1], re.S)]
+    assert cells[:5] == ["1", "2026-03-04 05:06", "20", "every 20 labels", "0.731"]
