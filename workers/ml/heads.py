@@ -148,6 +148,25 @@ def known_mask(spec: HeadSpec, targets: np.ndarray) -> np.ndarray:
     return ~np.isnan(t.astype(np.float64)) if spec.kind == "multilabel" else t >= 0
 
 
+def learnable_heads(schema: Schema, targets: Mapping[str, np.ndarray]) -> list[str]:
+    """Heads whose known answers include at least two classes (for a multilabel head: some label
+    both present and absent). The others have nothing to tell apart: a model trained on them
+    predicts a prior, not a finding, so it suggests nothing."""
+    out = []
+    for h in schema.heads:
+        if h.name not in targets:
+            continue
+        t = np.asarray(targets[h.name])
+        k = known_mask(h, t)
+        if h.kind == "multilabel":
+            seen = [set(t[k[:, j], j].tolist()) for j in range(t.shape[1])]
+            if any(len(v) >= 2 for v in seen):
+                out.append(h.name)
+        elif len(np.unique(t[k])) >= 2:
+            out.append(h.name)
+    return out
+
+
 @dataclass
 class HeadConfig:
     """Training hyper-parameters; stored with every trained model."""
@@ -399,13 +418,19 @@ def _all_unknown(spec: HeadSpec, n: int) -> np.ndarray:
     return np.full((n, len(spec.classes)), np.nan) if spec.kind == "multilabel" else np.full(n, -1, dtype=np.int64)
 
 
-def suggestions(schema: Schema, probs: Mapping[str, np.ndarray], threshold: float = 0.5) -> list[dict[str, Any]]:
+def suggestions(
+    schema: Schema,
+    probs: Mapping[str, np.ndarray],
+    threshold: float = 0.5,
+    heads: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
     """Image-level suggestions (pre-filled answers) from ``predict_proba`` output.
 
     Args:
         schema: the heads.
         probs: ``{head: [N, C]}``.
         threshold: multilabel classes at or above it are suggested as present.
+        heads: only these heads (default all; the platform passes :func:`learnable_heads`).
 
     Returns:
         One dict per image: ``{head: {"answer": cls (list of cls for multilabel), "probabilities": {cls: p}}}``.
@@ -413,6 +438,8 @@ def suggestions(schema: Schema, probs: Mapping[str, np.ndarray], threshold: floa
     n = len(next(iter(probs.values()))) if probs else 0
     out: list[dict[str, Any]] = [{} for _ in range(n)]
     for h in schema.heads:
+        if heads is not None and h.name not in heads:
+            continue
         p = np.asarray(probs[h.name])
         for i in range(n):
             row = {c: round(float(p[i, j]), 4) for j, c in enumerate(h.classes)}

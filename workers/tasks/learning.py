@@ -28,7 +28,7 @@ from skelex_web.learning.services import resolve_backbone
 from skelex_web.projects.models import Project
 from skelex_web.studies.models import Image
 from workers.ml import sampling
-from workers.ml.heads import Schema, encode_answers, suggestions
+from workers.ml.heads import Schema, encode_answers, learnable_heads, suggestions
 from workers.ml.heads_cv import fit_heads
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,15 @@ def _retrain(project_id: int, reason: str, seed: int) -> dict[str, Any]:
             metrics=summary,
         )
         pool_idx = [k for k in range(len(ids)) if k not in any_label]
-        _write_head_suggestions(project, heads_mv, schema, probs, ids, pool_idx)
+        # A head whose answers are all one class (or that has none) learned a prior, not a finding:
+        # it neither suggests answers nor ranks images (its tiny entropies would still rank).
+        learnable = learnable_heads(schema, targets)
+        summary["heads_ranked"] = learnable
+        _write_head_suggestions(project, heads_mv, schema, probs, ids, pool_idx, learnable)
+    else:
+        learnable = []
+    if learnable:
+        ranked = Schema(tuple(h for h in schema.heads if h.name in learnable))
         picks = sampling.select(
             "hybrid",
             ROUND_BUDGET,
@@ -151,12 +159,12 @@ def _retrain(project_id: int, reason: str, seed: int) -> dict[str, Any]:
             labelled=sorted(any_label),
             exclude=claimed,
             embeddings=emb,
-            schema=schema,
+            schema=ranked,
             probs=probs,
             seed=seed,
         )
-        scores = sampling.uncertainty(schema, probs)
-        reasons = {k: sampling.explain_uncertain(schema, probs, k) for k in pool_idx}
+        scores = sampling.uncertainty(ranked, probs)
+        reasons = {k: sampling.explain_uncertain(ranked, probs, k) for k in pool_idx}
     else:
         strata = [r[2] or "unknown" for r in rows]
         picks = sampling.select(
@@ -164,7 +172,12 @@ def _retrain(project_id: int, reason: str, seed: int) -> dict[str, Any]:
             strata=strata, seed=seed,
         )  # fmt: skip
         scores = np.zeros(len(ids))
-        reasons = {k: "after this round's picks: ranked once the first labels are in" for k in range(len(ids))}
+        later = (
+            "after this round's picks: ranked once some finding has two different answers"
+            if labelled
+            else "after this round's picks: ranked once the first labels are in"
+        )
+        reasons = dict.fromkeys(range(len(ids)), later)
     events.publish(project.pk, "job.progress", {"job": "retrain", "done": 2, "total": 3})
     _reorder(ids, any_label, picks, scores, reasons)
     summary["picked"] = len(picks)
@@ -177,11 +190,17 @@ def _retrain(project_id: int, reason: str, seed: int) -> dict[str, Any]:
 
 @transaction.atomic
 def _write_head_suggestions(
-    project: Project, mv: ModelVersion, schema: Schema, probs: dict[str, np.ndarray], ids: list[int], pool: list[int]
+    project: Project,
+    mv: ModelVersion,
+    schema: Schema,
+    probs: dict[str, np.ndarray],
+    ids: list[int],
+    pool: list[int],
+    heads: list[str],
 ) -> None:
-    """Pre-filled answers for unlabelled images; older pending head suggestions are replaced."""
+    """Pre-filled answers of ``heads`` for unlabelled images; older pending head suggestions are replaced."""
     Suggestion.objects.filter(project=project, kind="head", state=SuggestionState.PENDING).delete()
-    rows = suggestions(schema, {k: v[pool] for k, v in probs.items()})
+    rows = suggestions(schema, {k: v[pool] for k, v in probs.items()}, heads=heads)
     new = [
         Suggestion(
             project=project,

@@ -83,6 +83,32 @@ def test_a_round_trains_heads_writes_suggestions_and_orders_the_queue(
     assert not {i.pk for i in queue} & {i.pk for i in pool[:10] + pool[20:30]}
 
 
+def test_only_heads_with_two_different_answers_suggest_or_rank(pool: list[Image], project: Any, personas: Any) -> None:
+    # 'abnormal' has yes and no; 'implant' only ever 'no'; the other heads no answer at all.
+    for image in pool[:10] + pool[20:30]:
+        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+        AnnotationFactory(image=image, author=personas["annotator"], kind="head", head="implant", value="no",
+                          x0=None, y0=None, x1=None, y1=None)  # fmt: skip
+    summary = retrain(project.pk)
+    assert summary["heads_ranked"] == ["abnormal"]
+    # No pre-filled 'malignant (25%)' from a head that has seen no tumour answer, and no 'implant: no'
+    # from one that has only seen 'no'.
+    assert set(Suggestion.objects.filter(kind="head").values_list("head", flat=True)) == {"abnormal"}
+    reasons = [i.al_reason for i in loop.worklist(project, personas["annotator"])]
+    assert reasons and not any("implant" in r or "tumour" in r for r in reasons)
+
+
+def test_labels_of_one_answer_only_keep_the_cold_start_queue(pool: list[Image], project: Any, personas: Any) -> None:
+    for image in pool[:6]:
+        answer(image, personas["annotator"], "yes")
+    summary = retrain(project.pk)
+    assert summary["n_labelled"] == 6 and summary["heads_ranked"] == []
+    assert not Suggestion.objects.filter(kind="head").exists()
+    queue = list(loop.worklist(project, personas["annotator"]))
+    assert queue[0].al_reason.startswith(("typical", "covers the data"))
+    assert queue[-1].al_reason == "after this round's picks: ranked once some finding has two different answers"
+
+
 def test_a_round_after_an_embedding_change_trains_on_one_size_and_says_what_it_left_out(
     pool: list[Image], project: Any, personas: Any
 ) -> None:

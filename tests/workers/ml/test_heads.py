@@ -12,6 +12,7 @@ from workers.ml.heads import (
     Schema,
     _read_metadata,
     encode_answers,
+    learnable_heads,
     suggestions,
     train_heads,
 )
@@ -180,3 +181,18 @@ def test_metrics_on_known_values() -> None:
     assert ece(np.array([0, 1] * 50), np.full(100, 0.1)) == pytest.approx(0.4)
     m = head_metrics("multiclass", np.array([0, 1, 2]), np.eye(3))
     assert m["auroc"] == 1.0 and m["balanced_accuracy"] == 1.0
+
+
+def test_learnable_heads_need_two_different_known_answers() -> None:
+    nan = np.nan
+    targets = {
+        "fractured": np.array([1, 1, -1, 1]),  # one class known
+        "bodypart": np.array([0, 2, -1, -1]),  # two classes known
+        "implants": np.array([[1.0, nan], [0.0, nan], [nan, 1.0], [nan, 1.0]]),  # plate seen both ways
+    }
+    assert learnable_heads(SCHEMA, targets) == ["bodypart", "implants"]
+    targets["implants"] = np.array([[1.0, 1.0], [1.0, nan], [nan, 1.0], [nan, nan]])  # always present
+    targets["fractured"] = np.array([-1, -1, -1, -1])
+    assert learnable_heads(SCHEMA, targets) == ["bodypart"]
+    probs = {"fractured": np.full((1, 2), 0.5), "bodypart": np.full((1, 3), 1 / 3), "implants": np.full((1, 2), 0.5)}
+    assert list(suggestions(SCHEMA, probs, heads=["bodypart"])[0]) == ["bodypart"]
