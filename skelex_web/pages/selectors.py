@@ -144,8 +144,9 @@ def learning_summary(project: Project) -> dict[str, Any]:
     rounds = loop.learning_curve(project)
     heads = [h["name"] for h in project.label_schema.get("heads", [])]
     table = [
-        {**r, "aurocs": [r["heads"].get(h, {}).get("auroc") for h in heads]} for r in reversed(rounds)
-    ]  # newest first
+        {**r, "number": n, "aurocs": [r["heads"].get(h, {}).get("auroc") for h in heads]}
+        for n, r in reversed(list(enumerate(rounds, 1)))
+    ]  # newest first, numbered in the order they ran
     return {
         "svg": learning_curve_svg(rounds),
         "rounds": table,

@@ -84,3 +84,16 @@ def test_rounds_table_shows_when_each_round_ran_and_its_auroc(project: Any, brow
     assert row and "When (UTC)" in page
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>.*?</td>", row[1], re.S)]
     assert cells[:5] == ["1", "2026-03-04 05:06", "20", "every 20 labels", "0.731"]
+    # A later round goes on top, numbered 2: rounds keep the numbers of the order they ran in.
+    ModelVersion.objects.create(
+        kind=ModelKind.HEADS, name="heads", project=project, config={"reason": "on demand"},
+        metrics={"n_labelled": 40, "heads": {"abnormal": {"auroc": 0.8}}},
+    )  # fmt: skip
+    page = browser_for("annotator").get(f"/projects/{project.pk}/").content.decode()
+    body = re.search(r'data-testid="rounds".*?<tbody>(.*?)</tbody>', page, re.S)
+    assert body
+    rows = [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>.*?</td>", tr, re.S)]
+        for tr in re.findall(r"<tr>.*?</tr>", body[1], re.S)
+    ]
+    assert [(r[0], r[2]) for r in rows] == [("2", "40"), ("1", "20")]
