@@ -99,8 +99,6 @@ TEMPLATES = [
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'skelex.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A fresh clone has no var/: `make demo` migrates before anything else could create it.
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # Embedded mode: the worker thread and the web server share one file; wait instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
     DATABASES["default"]["TEST"] = (
