@@ -1,4 +1,5 @@
-"""Lead actions on the project page: start a training round, export a dataset version.
+"""Actions on the project page: add images (annotators and above); start a training round and
+export a dataset version (leads).
 
 Plain HTML form posts (CSRF-protected) that call the same services as the API, then redirect
 back to the project page with a message.
@@ -6,6 +7,7 @@ back to the project page with a message.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -19,14 +21,67 @@ from skelex_web.exports.models import ExportFormat, ImageMode
 from skelex_web.learning import loop
 from skelex_web.projects.models import Project, Role
 from skelex_web.projects.permissions import get_project_for
+from skelex_web.studies.services import REJECTED, summarise
+from skelex_web.studies.uploads import QueueUnavailable, receive_uploads
+
+# Per-file refusals shown after an inline upload; the rest are counted.
+SHOWN_REFUSALS = 10
+
+
+def _project_for(request: HttpRequest, project_id: int, minimum: str) -> Project:
+    """The project if your role reaches ``minimum``; 404 for non-members, 403 (Django's page) otherwise."""
+    try:
+        return get_project_for(request.user, project_id, minimum)
+    except ApiPermissionDenied as exc:
+        raise PermissionDenied(str(exc.detail)) from None
 
 
 def _lead_project(request: HttpRequest, project_id: int) -> Project:
-    """The project if you lead it; 404 for non-members, 403 (Django's page) for other roles."""
+    return _project_for(request, project_id, Role.LEAD)
+
+
+@login_required
+@require_POST
+def upload(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Files and zips from the project page's form: small uploads at once, larger ones queued."""
+    project = _project_for(request, project_id, Role.ANNOTATOR)
+    back = redirect("pages:project-detail", project.pk)
+    files = request.FILES.getlist("files")
+    if not files:
+        messages.error(request, "Nothing uploaded: choose one or more DICOM, PNG, JPEG or TIFF files or zips.")
+        return back
+    total = sum(f.size or 0 for f in files)
+    if total > settings.MAX_UPLOAD_BYTES:
+        messages.error(
+            request,
+            f"Nothing uploaded: {total:,} bytes exceed the limit of {settings.MAX_UPLOAD_BYTES:,} bytes per upload; "
+            "upload in parts or use manage.py import_images.",
+        )
+        return back
     try:
-        return get_project_for(request.user, project_id, Role.LEAD)
-    except ApiPermissionDenied as exc:
-        raise PermissionDenied(str(exc.detail)) from None
+        received = receive_uploads(project, request.user, files)
+    except QueueUnavailable:
+        messages.error(request, "Nothing uploaded: the ingest queue is unavailable; try again later.")
+        return back
+    if received.job is not None:
+        job = received.job
+        messages.success(
+            request, f"Upload {job.pk} queued: {job.files} files are ingested in the background (see Uploads)."
+        )
+        return back
+    results = received.results or []
+    counts = summarise(results)
+    text = (
+        f"{len(results)} file{'s' if len(results) != 1 else ''}: {counts['ingested']} added, "
+        f"{counts['duplicate']} already in the project, {counts['rejected']} refused."
+    )
+    (messages.warning if counts["rejected"] else messages.success)(request, text)
+    refused = [r for r in results if r.status == REJECTED]
+    for r in refused[:SHOWN_REFUSALS]:
+        messages.warning(request, r.reason if r.reason.startswith(f"{r.name}: ") else f"{r.name}: {r.reason}")
+    if len(refused) > SHOWN_REFUSALS:
+        messages.warning(request, f"... and {len(refused) - SHOWN_REFUSALS} more refused.")
+    return back
 
 
 @login_required

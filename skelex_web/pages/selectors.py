@@ -162,3 +162,18 @@ def export_summary(project: Project) -> dict[str, Any]:
 
     jobs = ExportJob.objects.filter(version__project=project).select_related("version").order_by("-id")[:10]
     return {"formats": ExportFormat.choices, "image_modes": ImageMode.choices, "jobs": list(jobs)}
+
+
+def upload_summary(user: Any, project: Project) -> dict[str, Any]:
+    """The add-images section (annotators and above): limits and the latest queued uploads you may read."""
+    from django.conf import settings
+
+    from skelex_web.studies.selectors import upload_jobs_for
+    from skelex_web.studies.uploads import INLINE_MAX_BYTES, INLINE_MAX_FILES
+
+    return {
+        "inline_files": INLINE_MAX_FILES,
+        "inline_mb": INLINE_MAX_BYTES // (1024 * 1024),
+        "max_mb": settings.MAX_UPLOAD_BYTES // (1024 * 1024),
+        "jobs": list(upload_jobs_for(user, project).defer("results")[:10]),
+    }

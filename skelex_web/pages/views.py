@@ -92,6 +92,9 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "summary": summary,
             "learning": selectors.learning_summary(project),
             "export": selectors.export_summary(project) if role == Role.LEAD else None,
+            "upload": selectors.upload_summary(request.user, project)
+            if has_role(request.user, project, Role.ANNOTATOR)
+            else None,
         },
     )
 

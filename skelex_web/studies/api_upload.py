@@ -15,11 +15,10 @@ project's leads may read it, other members get 404 as for anything hidden from t
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -30,17 +29,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from skelex_web.projects.models import Project, Role
+from skelex_web.projects.models import Role
 from skelex_web.projects.permissions import get_project_for
 
 from .models import UploadJob
 from .selectors import upload_jobs_for
 from .serializers import UploadJobDetailSerializer, UploadJobSerializer
-from .services import ingest_many, summarise
-from .uploads import QueueUnavailable, queue_upload
-
-INLINE_MAX_FILES = 20
-INLINE_MAX_BYTES = 64 * 1024 * 1024
+from .services import summarise
+from .uploads import QueueUnavailable, receive_uploads
 
 
 class PayloadTooLarge(APIException):
@@ -75,17 +71,15 @@ class ImageUploadView(APIView):
         total = sum(f.size or 0 for f in uploads)
         if total > settings.MAX_UPLOAD_BYTES:
             raise _too_large(total)
-        if len(uploads) > INLINE_MAX_FILES or total > INLINE_MAX_BYTES:
-            return self._queue(project, uploads, request.user)
-        items = [(f.name or f"file-{i}", _source(f)) for i, f in enumerate(uploads, 1)]
-        results = ingest_many(project, items, actor=request.user)
-        return Response({"results": [r.as_dict() for r in results], "summary": summarise(results)})
-
-    def _queue(self, project: Project, uploads: list[UploadedFile], user: Any) -> Response:
         try:
-            job = queue_upload(project, user, [(f.name or "", f.chunks()) for f in uploads])
+            received = receive_uploads(project, request.user, uploads)
         except QueueUnavailable:
             return Response({"detail": "The ingest queue is unavailable; try again later."}, status=503)
+        if received.results is not None:
+            results = received.results
+            return Response({"results": [r.as_dict() for r in results], "summary": summarise(results)})
+        job = received.job
+        assert job is not None
         return Response(
             {
                 "queued": True,
@@ -117,11 +111,3 @@ class UploadJobDetailView(generics.RetrieveAPIView):
     def get_object(self) -> UploadJob:
         project = get_project_for(self.request.user, self.kwargs["project_id"])
         return get_object_or_404(upload_jobs_for(self.request.user, project), pk=self.kwargs["job_id"])
-
-
-def _source(upload: UploadedFile) -> bytes | Path:
-    """Spooled uploads are read from their temporary file; small ones from memory."""
-    if isinstance(upload, TemporaryUploadedFile):
-        return Path(upload.temporary_file_path())
-    upload.seek(0)
-    return upload.read()

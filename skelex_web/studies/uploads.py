@@ -25,11 +25,13 @@ import logging
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.utils import timezone
 
 from skelex_web.projects.models import Project
@@ -235,6 +237,42 @@ def fail_upload(paths: list[str], job_id: int | None, exc: BaseException, retrie
         logger.exception("upload job %s could not be marked failed", job_id)
     finally:
         discard_staged(paths)
+
+
+# --- one request's files: inline or queued -------------------------------------------------------
+
+INLINE_MAX_FILES = 20
+INLINE_MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Received:
+    """What became of one request's files: ``results`` when ingested inline, ``job`` when queued."""
+
+    results: list[IngestResult] | None = None
+    job: UploadJob | None = None
+
+
+def receive_uploads(project: Project, actor: Any, uploads: Sequence[UploadedFile]) -> Received:
+    """Ingests a small upload at once; stages and queues a larger one (the API and the project page).
+
+    Up to :data:`INLINE_MAX_FILES` files and :data:`INLINE_MAX_BYTES` are ingested in the request;
+    more go to the ingest queue as an :class:`UploadJob`. Raises :class:`QueueUnavailable` as
+    :func:`queue_upload` does. The caller checks ``MAX_UPLOAD_BYTES`` first.
+    """
+    total = sum(f.size or 0 for f in uploads)
+    if len(uploads) > INLINE_MAX_FILES or total > INLINE_MAX_BYTES:
+        return Received(job=queue_upload(project, actor, [(f.name or "", f.chunks()) for f in uploads]))
+    items = [(f.name or f"file-{i}", _source(f)) for i, f in enumerate(uploads, 1)]
+    return Received(results=ingest_many(project, items, actor=actor))
+
+
+def _source(upload: UploadedFile) -> bytes | Path:
+    """Spooled uploads are read from their temporary file; small ones from memory."""
+    if isinstance(upload, TemporaryUploadedFile):
+        return Path(upload.temporary_file_path())
+    upload.seek(0)
+    return upload.read()
 
 
 # --- per-file results --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from skelex_web.studies import api_upload
+from skelex_web.studies import uploads
 from skelex_web.studies.models import Image, UploadJob
 from tests.workers.imaging.samples import dicom_bytes
 from workers.tasks.ingest import import_files
@@ -93,7 +93,7 @@ def test_no_files_is_400(project: Any, client_for: Callable[[str], Any]) -> None
 def test_large_upload_is_staged_and_queued(
     project: Any, client_for: Callable[[str], Any], sent: SentTasks, monkeypatch: pytest.MonkeyPatch, personas: Any
 ) -> None:
-    monkeypatch.setattr(api_upload, "INLINE_MAX_FILES", 1)
+    monkeypatch.setattr(uploads, "INLINE_MAX_FILES", 1)
     response = client_for("annotator").post(
         url(project), files(("a.png", png(8)), ("b.png", png(9))), format="multipart"
     )

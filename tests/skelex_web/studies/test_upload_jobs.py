@@ -19,7 +19,7 @@ from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError, connection
 
-from skelex_web.studies import api_upload
+from skelex_web.studies import uploads
 from skelex_web.studies.models import Image, UploadJob
 from tests.factories import MembershipFactory, UserFactory
 from tests.workers.imaging.samples import film, jpeg_with_metadata
@@ -39,7 +39,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> SentTasks:
 
     recorder = SentTasks()
     monkeypatch.setattr(app, "send_task", recorder)
-    monkeypatch.setattr(api_upload, "INLINE_MAX_FILES", 1)  # every upload of 2+ files is queued
+    monkeypatch.setattr(uploads, "INLINE_MAX_FILES", 1)  # every upload of 2+ files is queued
     return recorder
 
 
