@@ -97,16 +97,17 @@ def worklist(project: Project, user: Any) -> QuerySet[Image]:
 
 @transaction.atomic
 def claim_next(project: Project, user: Any, *, skip: list[int] | None = None) -> Image | None:
-    """Hands the next image of the queue to ``user`` and marks it as open in their viewer.
+    """Hands the next image of the queue to ``user`` and marks it as open in their viewer; their
+    other claims are released. None when the queue has nothing for them (their claims are kept).
 
     The row lock (``select_for_update(skip_locked=True)`` on PostgreSQL) makes two annotators
     asking at the same moment get different images.
     """
-    release_claims(project, user)
     qs = worklist(project, user).exclude(pk__in=skip or [])
     image = qs.select_for_update(skip_locked=True, of=("self",)).first()
     if image is None:
-        return None
+        return None  # what the user has open stays theirs
+    Image.objects.filter(project=project, claimed_by=user).exclude(pk=image.pk).update(claimed_by=None, claimed_at=None)
     image.claimed_by = user
     image.claimed_at = timezone.now()
     image.save(update_fields=["claimed_by", "claimed_at"])
@@ -122,6 +123,13 @@ def claim(image: Image, user: Any) -> bool:
         .update(claimed_by=user, claimed_at=now)
     )
     return bool(updated)
+
+
+def open_elsewhere(images: list[int], user: Any) -> dict[int, str]:
+    """``{image id: username}`` for those of ``images`` open in someone else's viewer (a fresh claim)."""
+    fresh = Image.objects.filter(pk__in=images, claimed_by__isnull=False, claimed_at__gt=timezone.now() - CLAIM_TTL)
+    rows = fresh.exclude(claimed_by=user).values_list("pk", "claimed_by__username")
+    return {pk: name for pk, name in rows}
 
 
 def release_claims(project: Project, user: Any) -> None:

@@ -1,5 +1,5 @@
-"""Actions on the project page: add images (annotators and above); start a training round and
-export a dataset version (leads).
+"""Actions on the project page: add images and take the next image of the labelling queue
+(annotators and above); start a training round and export a dataset version (leads).
 
 Plain HTML form posts (CSRF-protected) that call the same services as the API, then redirect
 back to the project page with a message.
@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 
@@ -26,6 +27,7 @@ from skelex_web.studies.uploads import QueueUnavailable, receive_uploads
 
 # Per-file refusals shown after an inline upload; the rest are counted.
 SHOWN_REFUSALS = 10
+QUEUE_EMPTY = "The labelling queue is empty: every image is labelled or open in someone else's viewer."
 
 
 def _project_for(request: HttpRequest, project_id: int, minimum: str) -> Project:
@@ -82,6 +84,19 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
     if len(refused) > SHOWN_REFUSALS:
         messages.warning(request, f"... and {len(refused) - SHOWN_REFUSALS} more refused.")
     return back
+
+
+@login_required
+@require_POST
+def label_next(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The next image of the active-learning queue, handed to you alone (``loop.claim_next``), in
+    the viewer in queue mode: its Next asks the queue again instead of walking the worklist."""
+    project = _project_for(request, project_id, Role.ANNOTATOR)
+    image = loop.claim_next(project, request.user)
+    if image is None:
+        messages.info(request, QUEUE_EMPTY)
+        return redirect("pages:worklist", project.pk)
+    return redirect(reverse("pages:viewer", args=[project.pk, image.pk]) + "?queue=1")
 
 
 @login_required

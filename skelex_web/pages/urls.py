@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.project_list, name="project-list"),
     path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
     path("projects/<int:project_id>/upload/", actions.upload, name="project-upload"),
+    path("projects/<int:project_id>/next/", actions.label_next, name="label-next"),
     path("projects/<int:project_id>/retrain/", actions.retrain, name="project-retrain"),
     path("projects/<int:project_id>/export/", actions.export, name="project-export"),
     path("projects/<int:project_id>/worklist/", views.worklist, name="worklist"),

@@ -92,6 +92,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "summary": summary,
             "learning": selectors.learning_summary(project),
             "export": selectors.export_summary(project) if role == Role.LEAD else None,
+            "can_label": has_role(request.user, project, Role.ANNOTATOR),
             "upload": selectors.upload_summary(request.user, project)
             if has_role(request.user, project, Role.ANNOTATOR)
             else None,
@@ -105,6 +106,9 @@ def worklist(request: HttpRequest, project_id: int) -> HttpResponse:
     filters = selectors.WorklistFilters.from_query(request.GET)
     qs = selectors.annotate_for_list(selectors.worklist(project, filters))
     page = Paginator(qs, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    holders = loop.open_elsewhere([i.pk for i in page.object_list], request.user)
+    for image in page.object_list:
+        image.open_elsewhere = holders.get(image.pk)
     query = urlencode(filters.as_query())
     return render(
         request,
@@ -118,6 +122,7 @@ def worklist(request: HttpRequest, project_id: int) -> HttpResponse:
             "labels": project.label_schema.get("box_labels", []),
             "body_parts": selectors.body_parts(project),
             "suggestion_states": selectors.SUGGESTION_FILTERS,
+            "can_label": has_role(request.user, project, Role.ANNOTATOR),
         },
     )
 
@@ -133,12 +138,28 @@ def _viewer_url(project: Project, image_id: int | None, query: str) -> str | Non
 def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse:
     project = _project(request, project_id)
     image = get_object_or_404(Image, pk=image_id, project=project)
-    if has_role(request.user, project, Role.ANNOTATOR):
-        # Open in this viewer: the active-learning queue hands it to no one else meanwhile.
-        loop.claim(image, request.user)
-    filters = selectors.WorklistFilters.from_query(request.GET)
+    can_edit = has_role(request.user, project, Role.ANNOTATOR)
+    holder = None
+    # Open in this viewer: the active-learning queue hands it to no one else meanwhile. Someone
+    # else's fresh claim is kept, and this viewer says whose it is.
+    if can_edit and not loop.claim(image, request.user):
+        holder = loop.open_elsewhere([image.pk], request.user).get(image.pk)
+    # Queue mode (from "Label next"): Next asks the queue for the next image handed to you alone,
+    # skipping labelled images and those open elsewhere, instead of walking the worklist.
+    queue: dict[str, str] | None = None
+    if can_edit and request.GET.get("queue") == "1":
+        filters = selectors.WorklistFilters()
+        prev_id = next_id = None
+        placeholder = reverse("pages:viewer", args=[project.pk, 0])
+        queue = {
+            "next_api": reverse("project-queue-next", args=[project.pk]),
+            "viewer_url": placeholder[: placeholder.rindex("/0/")] + "/{id}/?queue=1",
+            "reason": image.al_reason,
+        }
+    else:
+        filters = selectors.WorklistFilters.from_query(request.GET)
+        prev_id, next_id = selectors.neighbours(project, filters, image.pk)
     query = urlencode(filters.as_query())
-    prev_id, next_id = selectors.neighbours(project, filters, image.pk)
     worklist_url = reverse("pages:worklist", args=[project.pk]) + (f"?{query}" if query else "")
     config: dict[str, Any] = {
         "project": {"id": project.pk, "name": project.name},
@@ -156,10 +177,13 @@ def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse
         },
         "schema": project.label_schema,
         "user": {"id": request.user.pk, "name": request.user.get_username()},
-        "can_edit": has_role(request.user, project, Role.ANNOTATOR),
+        "can_edit": can_edit,
         "prev_url": _viewer_url(project, prev_id, query),
         "next_url": _viewer_url(project, next_id, query),
         "worklist_url": worklist_url,
+        "queue": queue,
+        "claim_url": reverse("image-claim", args=[image.pk]) if can_edit else None,
+        "open_elsewhere": holder,
     }
     return render(
         request,
@@ -169,6 +193,8 @@ def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse
             "image": image,
             "config": config,
             "worklist_url": worklist_url,
+            "queue": queue,
+            "open_elsewhere": holder,
             **viewer_scripts(),
         },
     )

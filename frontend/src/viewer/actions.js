@@ -12,6 +12,8 @@ import { deleteBox } from "./commands/deleteBox.js";
 import { updateBox } from "./commands/updateBox.js";
 import { editSuggestion } from "./commands/editSuggestion.js";
 import { showHelp } from "./ui/dialogs.js";
+import { request } from "./api.js";
+import { nextInQueue } from "./queue.js";
 
 /**
  * @param {string} id
@@ -119,6 +121,18 @@ export function makeActions(v) {
         return;
       case "next":
       case "prev": {
+        if (config.queue) {
+          // Queue mode: Next asks the queue; the way back is the browser's history.
+          if (name === "prev") {
+            store.emit("notice", { level: "info", text: "Labelling from the queue: Next asks it for another image; your browser's Back returns to the ones before." });
+            return;
+          }
+          await autosave.flush();
+          const r = await nextInQueue(request, config.queue, config.project.id, config.image.id, sessionStorage);
+          if ("url" in r) location.href = r.url;
+          else store.emit("notice", r.notice);
+          return;
+        }
         const url = name === "next" ? config.next_url : config.prev_url;
         if (!url) {
           store.emit("notice", { level: "info", text: name === "next" ? "This is the last image of the worklist." : "This is the first image of the worklist." });

@@ -5,7 +5,7 @@
  * updates. Everything else lives in its own module; this file only connects them.
  */
 
-import { api, fetchBitmap } from "./api.js";
+import { api, fetchBitmap, request } from "./api.js";
 import { loadDisplayImage } from "./displayImage.js";
 import { Store, fromServer, isDirty, suggestionFromServer } from "./store.js";
 import { History } from "./history.js";
@@ -27,6 +27,7 @@ import { mountHeads } from "./ui/heads.js";
 import { mountStatus } from "./ui/status.js";
 import { showConflict } from "./ui/dialogs.js";
 import { makeActions } from "./actions.js";
+import { CLAIM_REFRESH_MS, holderNotice, refreshClaim } from "./queue.js";
 
 /**
  * @param {string} id
@@ -205,6 +206,22 @@ Promise.all([loadImage(), loadAnnotations(), loadSuggestions(), loadOverlay()])
 
 // ---- actions (keys and toolbar buttons share them: actions.js) -------------------------------
 const act = makeActions({ store, history, config, autosave, setTool, applyPreset, fit });
+
+// ---- the claim on this image (annotators) ----------------------------------------------------
+// Opening the page claimed it; renew the claim while the tab is in use, so the queue does not
+// hand the image to someone else after 10 idle minutes of the server's clock.
+if (config.claim_url) {
+  let holder = /** @type {string|null} */ (config.open_elsewhere ?? null);
+  const renew = async () => {
+    if (document.visibilityState !== "visible") return;
+    const now = await refreshClaim(request, config.claim_url);
+    const notice = holderNotice(holder, now);
+    if (notice) store.emit("notice", notice);
+    holder = now;
+  };
+  setInterval(renew, CLAIM_REFRESH_MS);
+  document.addEventListener("visibilitychange", () => void renew());
+}
 
 document.addEventListener("keydown", (e) => {
   const t = /** @type {HTMLElement} */ (e.target);
