@@ -123,19 +123,48 @@ def disagreement(
     return combine_heads(np.stack(scores), combine)[0]
 
 
+# Below this normalised entropy the model is nearly sure: "uncertain" would mislead (a binary
+# head is under it outside p = 0.03-0.97).
+NEARLY_SURE = 0.2
+
+
+def _p(x: float) -> str:
+    """A probability as shown to people: never "1.00" or "0.00", which read as certainty."""
+    if x > 0.995:
+        return "> 0.99"
+    if x < 0.005:
+        return "< 0.01"
+    return f"{x:.2f}"
+
+
+def _is(x: float) -> str:
+    """ "= 0.52", or "> 0.99" / "< 0.01" at the ends."""
+    shown = _p(x)
+    return shown if shown[0] in "<>" else f"= {shown}"
+
+
 def explain_uncertain(schema: Schema, probs: Mapping[str, np.ndarray], i: int, head: int | None = None) -> str:
-    """ "uncertain: p(fractured) = 0.52" for the given head (default: the image's most uncertain)."""
+    """ "uncertain: p(fractured) = 0.52" for the given head (default: the image's most uncertain).
+
+    When even that head is nearly sure (normalised entropy under ``NEARLY_SURE``), the image is
+    only the least certain of what is left: "nearly sure: p(fractured) > 0.99 (least certain left)".
+    """
+    entropies = [float(head_entropy(h, np.asarray(probs[h.name])[i : i + 1])[0]) for h in schema.heads]
     if head is None:
-        head = int(np.argmax([head_entropy(h, np.asarray(probs[h.name])[i : i + 1])[0] for h in schema.heads]))
+        head = int(np.argmax(entropies))
     h = schema.heads[head]
     p = np.asarray(probs[h.name])[i]
     if h.kind == "binary":
-        return f"uncertain: p({h.name}) = {p[1]:.2f}"
-    if h.kind == "multilabel":
+        what = f"p({h.name}) {_is(p[1])}"
+    elif h.kind == "multilabel":
         j = int(np.argmin(np.abs(p - 0.5)))
-        return f"uncertain: p({h.name}: {h.classes[j]}) = {p[j]:.2f}"
-    a, b = np.argsort(p)[::-1][:2]
-    return f"uncertain: {h.name} {h.classes[a]} {p[a]:.2f} vs {h.classes[b]} {p[b]:.2f}"
+        what = f"p({h.name}: {h.classes[j]}) {_is(p[j])}"
+    else:
+        a, b = np.argsort(p)[::-1][:2]
+        what = f"{h.name} {h.classes[a]} {_p(p[a])} vs {h.classes[b]} {_p(p[b])}"
+    if entropies[head] < NEARLY_SURE:
+        return f"nearly sure: {what} (least certain left)"
+    return f"uncertain: {what}"
 
 
 # -- the pool -------------------------------------------------------------------------------

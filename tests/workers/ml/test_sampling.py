@@ -9,7 +9,7 @@ import pytest
 
 from workers.ml.coreset import kcenter_greedy, kmeans
 from workers.ml.heads import Schema
-from workers.ml.sampling import STRATEGIES, disagreement, select, uncertainty
+from workers.ml.sampling import STRATEGIES, disagreement, explain_uncertain, select, uncertainty
 
 SCHEMA = Schema.from_dict(
     {
@@ -167,3 +167,26 @@ def test_cold_start_reasons_say_how_many_images_each_pick_stands_for() -> None:
     # One image per cluster: nothing typical about it, it only covers the data; unknown body part unnamed.
     alone = select("cold_start", 3, n=3, embeddings=np.eye(3), strata=["unknown"] * 3)
     assert [p.reason for p in alone] == ["covers the data: unlike the other unlabelled images"] * 3
+
+
+def test_a_nearly_sure_image_is_not_called_uncertain_and_no_probability_reads_as_certain() -> None:
+    schema = Schema.from_dict(
+        {
+            "heads": [
+                {"name": "fractured", "kind": "binary", "classes": ["no", "yes"]},
+                {"name": "bodypart", "kind": "multiclass", "classes": ["hand", "leg", "hip"]},
+            ]
+        }
+    )
+    probs = {
+        "fractured": np.array([[0.48, 0.52], [0.004, 0.996], [0.97, 0.03]]),
+        "bodypart": np.array([[0.98, 0.01, 0.01], [0.9990, 0.0006, 0.0004], [0.999, 0.0005, 0.0005]]),
+    }
+    assert explain_uncertain(schema, probs, 0) == "uncertain: p(fractured) = 0.52"
+    # Every head is nearly sure: the image is only the least certain of what is left.
+    assert explain_uncertain(schema, probs, 1) == "nearly sure: p(fractured) > 0.99 (least certain left)"
+    assert explain_uncertain(schema, probs, 1, head=1) == (
+        "nearly sure: bodypart hand > 0.99 vs leg < 0.01 (least certain left)"
+    )
+    # p = 0.03 for a binary head is just under the line (normalised entropy ~0.19).
+    assert explain_uncertain(schema, probs, 2).startswith("nearly sure: p(fractured) = 0.03")
