@@ -93,6 +93,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "learning": selectors.learning_summary(project),
             "export": selectors.export_summary(project) if role == Role.LEAD else None,
             "can_label": has_role(request.user, project, Role.ANNOTATOR),
+            "live_url": versioned_url("frontend/project/live.js"),
             "upload": selectors.upload_summary(request.user, project)
             if has_role(request.user, project, Role.ANNOTATOR)
             else None,

@@ -59,9 +59,15 @@ def _require_chromium() -> None:
 
 
 @contextlib.contextmanager
-def serve(tmp: Path, root: Path = REPO_ROOT) -> Iterator[LiveApp]:
+def serve(tmp: Path, root: Path = REPO_ROOT, *, worker: bool = False, seeds: tuple[str, ...] = ()) -> Iterator[LiveApp]:
     """Migrates and seeds a fresh SQLite database under ``tmp`` and serves the app on a free port
-    (the checkout at ``root``: another one, for a benchmark's baseline)."""
+    (the checkout at ``root``: another one, for a benchmark's baseline).
+
+    ``worker``: serve with ``manage.py runembedded`` (daphne plus the embedded Celery worker on the
+    in-memory broker, as ``make demo`` does) instead of ``runserver``, so queued tasks really run.
+    ``seeds``: more seed scripts under ``tests/e2e`` run after ``seed.py``; each gets the ids
+    printed so far as JSON in ``E2E_IDS`` and may print more (merged into ``ids``).
+    """
     db = tmp / "e2e.sqlite3"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
     env.update(
@@ -85,12 +91,27 @@ def serve(tmp: Path, root: Path = REPO_ROOT) -> Iterator[LiveApp]:
         text=True,
     )
     ids = json.loads(seeded.stdout.strip().splitlines()[-1])
+    for script in seeds:
+        more = subprocess.run(
+            [py, str(root / "tests" / "e2e" / script)],
+            cwd=root,
+            env={**env, "E2E_IDS": json.dumps(ids)},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        ids.update(json.loads(more.stdout.strip().splitlines()[-1]))
     port = _free_port()
+    if worker:
+        env["CELERY_EMBEDDED_WORKER"] = "1"
+        command = ["runembedded", "--port", str(port)]
+    else:
+        # --nostatic: the app's own static serving (SERVE_STATIC, as the demo and compose run it),
+        # not runserver's development handler.
+        command = ["runserver", "--noreload", "--nostatic", f"127.0.0.1:{port}"]
     with open(tmp / "server.log", "w") as log:
         server = subprocess.Popen(
-            # --nostatic: the app's own static serving (SERVE_STATIC, as the demo and compose run it),
-            # not runserver's development handler.
-            [py, "manage.py", "runserver", "--noreload", "--nostatic", f"127.0.0.1:{port}"],
+            [py, "manage.py", *command],
             cwd=root,
             env=env,
             stdout=log,

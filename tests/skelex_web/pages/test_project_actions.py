@@ -97,3 +97,24 @@ def test_rounds_table_shows_when_each_round_ran_and_its_auroc(project: Any, brow
         for tr in re.findall(r"<tr>.*?</tr>", body[1], re.S)
     ]
     assert [(r[0], r[2]) for r in rows] == [("2", "40"), ("1", "20")]
+
+
+def test_the_project_page_marks_each_live_region_once_and_loads_its_live_script(project: Any, browser_for: Any) -> None:
+    # The live script swaps [data-live=name] for the same region of a fresh copy of the page:
+    # a name used twice would swap the wrong region.
+    lead = browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
+    names = re.findall(r'data-live="([a-z-]+)"', lead)
+    assert len(names) == len(set(names))
+    assert set(names) == {"progress", "uploads", "suggestions", "by-user", "learning", "rounds", "exports"}
+    script = re.search(r'<script type="module" src="([^"]+)" data-project="(\d+)">', lead)
+    assert script and script.group(2) == str(project.pk)
+    assert re.fullmatch(r"/static/frontend/project/live\.js\?v=[0-9a-f]+", script.group(1))
+    # Viewers see the figures but neither the upload nor the export part.
+    viewer = browser_for("viewer").get(f"/projects/{project.pk}/").content.decode()
+    assert set(re.findall(r'data-live="([a-z-]+)"', viewer)) == {
+        "progress",
+        "suggestions",
+        "by-user",
+        "learning",
+        "rounds",
+    }

@@ -1,0 +1,109 @@
+// @ts-check
+/**
+ * The project page, live: listens on the project's websocket (/ws/projects/<id>/), shows a
+ * progress bar per running job, and re-reads the page's figures (counts, who labelled what, the
+ * learning curve and rounds, uploads and exports) when they change, without touching its forms.
+ * Regions marked `data-live="name"` are swapped for the same regions of a fresh copy of the page.
+ */
+
+import { describeJob, makesStale } from "./progress.js";
+
+const REFRESH_DELAY_MS = 800; // gather a burst of events into one re-read
+const REFRESH_MIN_GAP_MS = 4000; // and never re-read more often than this
+const FINISHED_SHOWN_MS = 6000;
+
+const script = /** @type {HTMLScriptElement|null} */ (document.querySelector("script[data-project]"));
+const projectId = Number(script?.dataset.project);
+const jobsNode = /** @type {HTMLElement|null} */ (document.querySelector("[data-testid=live-jobs]"));
+const state = { connected: false, everConnected: false, refreshes: 0, lastRefresh: 0, timer: /** @type {any} */ (null) };
+/** @type {any} */ (window).skelexProject = state;
+
+/** @type {Map<string, {node: HTMLElement, timer: any}>} */
+const bars = new Map();
+
+/** @param {any} payload */
+function showJob(payload) {
+  const job = describeJob(payload);
+  if (!job || !jobsNode) return;
+  let entry = bars.get(job.key);
+  if (!entry) {
+    const node = document.createElement("div");
+    node.className = "job";
+    node.dataset.job = job.key;
+    node.innerHTML = '<span class="title"></span><div class="bar"><span></span></div><span class="text"></span>';
+    jobsNode.append(node);
+    entry = { node, timer: null };
+    bars.set(job.key, entry);
+  }
+  const { node } = entry;
+  /** @type {HTMLElement} */ (node.querySelector(".title")).textContent = job.title;
+  /** @type {HTMLElement} */ (node.querySelector(".text")).textContent = job.text;
+  const pct = job.total ? Math.min(100, (100 * job.done) / job.total) : 0;
+  /** @type {HTMLElement} */ (node.querySelector(".bar span")).style.width = `${pct.toFixed(0)}%`;
+  node.classList.toggle("finished", job.finished);
+  clearTimeout(entry.timer);
+  if (job.finished) {
+    entry.timer = setTimeout(() => {
+      node.remove();
+      bars.delete(job.key);
+    }, FINISHED_SHOWN_MS);
+  }
+}
+
+async function refresh() {
+  state.timer = null;
+  state.lastRefresh = Date.now();
+  let html;
+  try {
+    const res = await fetch(location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } });
+    if (!res.ok) return;
+    html = await res.text();
+  } catch {
+    return; // offline: the next event or reconnect tries again
+  }
+  const fresh = new DOMParser().parseFromString(html, "text/html");
+  for (const node of fresh.querySelectorAll("[data-live]")) {
+    const name = /** @type {HTMLElement} */ (node).dataset.live;
+    const here = document.querySelector(`[data-live="${name}"]`);
+    if (here) here.replaceWith(document.importNode(node, true));
+  }
+  state.refreshes += 1;
+}
+
+function scheduleRefresh() {
+  if (state.timer) return;
+  const wait = Math.max(REFRESH_DELAY_MS, state.lastRefresh + REFRESH_MIN_GAP_MS - Date.now());
+  state.timer = setTimeout(() => void refresh(), wait);
+}
+
+function connect(failures = 0) {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${proto}//${location.host}/ws/projects/${projectId}/`);
+  let opened = false;
+  ws.onopen = () => {
+    opened = true;
+    state.connected = true;
+    // Events may have been missed: while reconnecting, or between rendering this page and now
+    // just after an action (a message shows: a round, export or upload started a moment ago).
+    if (failures > 0 || (!state.everConnected && document.querySelector(".messages"))) scheduleRefresh();
+    state.everConnected = true;
+  };
+  ws.onmessage = (ev) => {
+    let msg;
+    try {
+      msg = JSON.parse(String(ev.data));
+    } catch {
+      return;
+    }
+    // Messages are {"type", "project", ...payload} (skelex_web/events.py).
+    if (msg.type === "job.progress") showJob(msg);
+    if (makesStale(msg)) scheduleRefresh();
+  };
+  ws.onclose = () => {
+    state.connected = false;
+    const next = opened ? 1 : failures + 1;
+    setTimeout(() => connect(next), Math.min(30000, 1000 * 2 ** Math.min(next, 5)));
+  };
+}
+
+if (projectId) connect();
