@@ -152,7 +152,8 @@ else:
 
 # Celery. Without REDIS_URL the broker is in-memory and a worker thread runs inside the web
 # process (embedded mode, see skelex_web/embedded.py); CELERY_TASK_ALWAYS_EAGER runs tasks inline.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL or "memory://")
+# "memory://localhost//": with no host kombu warns "No hostname was supplied" at every connection.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL or "memory://localhost//")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL or "cache+memory://")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_EMBEDDED_WORKER = env_bool("CELERY_EMBEDDED_WORKER", not REDIS_URL)
