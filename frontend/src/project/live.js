@@ -6,6 +6,7 @@
  * Regions marked `data-live="name"` are swapped for the same regions of a fresh copy of the page.
  */
 
+import { connectProject } from "../viewer/live.js";
 import { describeJob, makesStale } from "./progress.js";
 
 const REFRESH_DELAY_MS = 800; // gather a burst of events into one re-read
@@ -76,34 +77,20 @@ function scheduleRefresh() {
   state.timer = setTimeout(() => void refresh(), wait);
 }
 
-function connect(failures = 0) {
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/ws/projects/${projectId}/`);
-  let opened = false;
-  ws.onopen = () => {
-    opened = true;
-    state.connected = true;
-    // Events may have been missed: while reconnecting, or between rendering this page and now
-    // just after an action (a message shows: a round, export or upload started a moment ago).
-    if (failures > 0 || (!state.everConnected && document.querySelector(".messages"))) scheduleRefresh();
-    state.everConnected = true;
-  };
-  ws.onmessage = (ev) => {
-    let msg;
-    try {
-      msg = JSON.parse(String(ev.data));
-    } catch {
-      return;
-    }
-    // Messages are {"type", "project", ...payload} (skelex_web/events.py).
-    if (msg.type === "job.progress") showJob(msg);
-    if (makesStale(msg)) scheduleRefresh();
-  };
-  ws.onclose = () => {
-    state.connected = false;
-    const next = opened ? 1 : failures + 1;
-    setTimeout(() => connect(next), Math.min(30000, 1000 * 2 ** Math.min(next, 5)));
-  };
+if (projectId) {
+  connectProject(projectId, {
+    onEvent: (msg) => {
+      // Messages are {"type", "project", ...payload} (skelex_web/events.py).
+      if (msg.type === "job.progress") showJob(msg);
+      if (makesStale(msg)) scheduleRefresh();
+    },
+    onReconnect: scheduleRefresh, // events may have been missed meanwhile
+    onState: (connected) => {
+      // Just after an action (a message shows: a round, export or upload started a moment ago),
+      // its events may have come between rendering this page and now.
+      if (connected && !state.everConnected && document.querySelector(".messages")) scheduleRefresh();
+      state.connected = connected;
+      state.everConnected ||= connected;
+    },
+  });
 }
-
-if (projectId) connect();

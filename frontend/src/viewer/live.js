@@ -7,17 +7,18 @@
  */
 
 /**
+ * @typedef {{onEvent: (msg: any) => void, onReconnect: () => void, onState: (connected: boolean) => void}} ProjectHandlers
  * @typedef {{onImageEvent: (type: string, payload: any) => void, onReconnect: () => void,
  *   onState: (connected: boolean) => void}} LiveHandlers
  */
 
 /**
+ * Every event of a project (the viewer's and the project page's connection).
  * @param {number} projectId
- * @param {number} imageId
- * @param {LiveHandlers} handlers
+ * @param {ProjectHandlers} handlers
  * @returns {{close: () => void}}
  */
-export function connectLive(projectId, imageId, handlers) {
+export function connectProject(projectId, handlers) {
   let closed = false;
   let failures = 0;
   let everConnected = false;
@@ -45,9 +46,7 @@ export function connectLive(projectId, imageId, handlers) {
       } catch {
         return;
       }
-      // Messages are {"type", "project", ...payload}; tolerate a nested "payload" too.
-      const payload = msg.payload ?? msg;
-      if (Number(payload.image) === imageId) handlers.onImageEvent(String(msg.type), payload);
+      if (msg && typeof msg === "object") handlers.onEvent(msg);
     };
     ws.onclose = () => {
       handlers.onState(false);
@@ -68,4 +67,23 @@ export function connectLive(projectId, imageId, handlers) {
       ws?.close();
     },
   };
+}
+
+/**
+ * The events of one image.
+ * @param {number} projectId
+ * @param {number} imageId
+ * @param {LiveHandlers} handlers
+ * @returns {{close: () => void}}
+ */
+export function connectLive(projectId, imageId, handlers) {
+  return connectProject(projectId, {
+    onEvent: (msg) => {
+      // Messages are {"type", "project", ...payload}; tolerate a nested "payload" too.
+      const payload = msg.payload ?? msg;
+      if (Number(payload.image) === imageId) handlers.onImageEvent(String(msg.type), payload);
+    },
+    onReconnect: handlers.onReconnect,
+    onState: handlers.onState,
+  });
 }

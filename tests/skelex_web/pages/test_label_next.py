@@ -19,16 +19,6 @@ from tests.factories import ImageFactory
 
 
 @pytest.fixture
-def browser_for(personas: dict[str, Any]) -> Any:
-    def make(who: str) -> Client:
-        client = Client()
-        client.force_login(personas[who])
-        return client
-
-    return make
-
-
-@pytest.fixture
 def queue(project: Any) -> list[Image]:
     """Three unlabelled images, highest priority first, with the reason the queue gives."""
     return [

@@ -6,23 +6,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-from django.test import Client
-
 from skelex_web.exports.models import DatasetVersion, ExportJob
 from skelex_web.learning.models import ModelKind, ModelVersion
 from skelex_web.studies.models import Image
 from tests.factories import ImageFactory
-
-
-@pytest.fixture
-def browser_for(personas: dict[str, Any]) -> Any:
-    def make(who: str) -> Client:
-        client = Client()
-        client.force_login(personas[who])
-        return client
-
-    return make
 
 
 def test_leads_see_the_curve_retrain_and_export(project: Any, browser_for: Any) -> None:
