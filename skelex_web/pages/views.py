@@ -124,6 +124,7 @@ def worklist(request: HttpRequest, project_id: int) -> HttpResponse:
             "body_parts": selectors.body_parts(project),
             "suggestion_states": selectors.SUGGESTION_FILTERS,
             "can_label": has_role(request.user, project, Role.ANNOTATOR),
+            "live_url": versioned_url("frontend/project/worklist.js"),
         },
     )
 

@@ -1,6 +1,7 @@
 """The project page, live, in a real browser against the app with its embedded Celery worker (as
 ``make demo`` serves it): a lead watches a training round run (a progress bar, then the new round
-in the table and the curve) and an annotator's label reach the counts, with no reload."""
+in the table and the curve) and an annotator's label reach the counts, with no reload; a worklist
+open meanwhile says its order changed."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ def test_the_project_page_follows_a_training_round_and_new_labels(learning_app: 
     ana_row = watch.locator("[data-testid=by-user] tbody tr", has_text="ana").locator("td").all_inner_texts()
     assert ana_row[:3] == ["ana", "12", "0"]
 
+    # A worklist open in another tab, read before the round.
+    worklist = lead_ctx.new_page()
+    worklist.goto(f"{url}worklist/")
+    worklist.wait_for_function("window.skelexWorklist && skelexWorklist.connected", timeout=15000)
+    assert worklist.locator("[data-testid=worklist-stale]").is_hidden()
+
     # Another tab of the lead starts a round; the embedded worker runs it on the train queue.
     other = lead_ctx.new_page()
     other.goto(url)
@@ -54,6 +61,14 @@ def test_the_project_page_follows_a_training_round_and_new_labels(learning_app: 
     assert cells[0] == "1" and cells[2] == "12" and cells[3] == "on demand by lea"
     assert float(cells[4]) > 0.9  # AUROC of "abnormal": the two groups are well apart
     assert watch.locator("[data-live=learning] svg circle").count() >= 1  # the curve's point
+    # The worklist does not reorder under its reader, but says that the order changed.
+    stale = worklist.locator("[data-testid=worklist-stale]")
+    stale.wait_for(state="visible", timeout=15000)
+    assert stale.inner_text().startswith("The labelling order changed")
+    worklist.click("[data-testid=worklist-stale] a")
+    worklist.wait_for_load_state()
+    assert worklist.locator("[data-testid=worklist-stale]").is_hidden()
+    worklist.close()
     # The finished bar leaves after a few seconds.
     watch.wait_for_selector("[data-job=retrain]", state="detached", timeout=15000)
 
