@@ -1,5 +1,6 @@
 """Two annotators saving the same version at the same moment: exactly one wins, the other gets 409.
-A create racing its own copy (same ``client_uid``) makes one row, and both get it.
+A create racing its own copy (same ``client_uid``) makes one row, and both get it. Annotators
+asking the labelling queue at the same moment get different images.
 
 Needs row locks across connections, so it runs on PostgreSQL (``make test-postgres``); on SQLite
 (one writer at a time, in-memory test database) it is skipped.
@@ -18,6 +19,7 @@ from rest_framework.test import APIClient
 
 from skelex_web.labeling import services
 from skelex_web.labeling.models import Annotation
+from skelex_web.studies.models import Image
 from tests.factories import AnnotationFactory, ImageFactory
 
 
@@ -98,3 +100,32 @@ def test_a_create_racing_its_own_copy_makes_one_row(project: Any, personas: Any)
     assert results["second"].status_code == 200, results["second"].content
     assert results["second"].json()["id"] == results["first"].pk
     assert Annotation.objects.filter(image=image).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_annotators_asking_the_queue_at_the_same_moment_get_different_images(project: Any, personas: Any) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL's SKIP LOCKED; runs under `make test-postgres`")
+    for i in range(5):
+        ImageFactory(project=project, al_priority=1.0 - i / 10)
+    who = ("annotator", "reviewer", "lead")
+    barrier = threading.Barrier(len(who))
+    handed: dict[str, int] = {}
+
+    def ask(name: str) -> None:
+        client = APIClient()
+        client.force_authenticate(personas[name])
+        barrier.wait()
+        reply = client.post(f"/api/projects/{project.pk}/queue/next/", {}, format="json")
+        handed[name] = reply.json()["image"]["id"]
+        connections.close_all()
+
+    threads = [threading.Thread(target=ask, args=(name,)) for name in who]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(handed.values())) == len(who), handed
+    # Each image is claimed by the one it was handed to.
+    for name, image_id in handed.items():
+        assert Image.objects.get(pk=image_id).claimed_by == personas[name]
