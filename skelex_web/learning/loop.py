@@ -45,17 +45,24 @@ def labels_since_last_round(project: Project | int) -> int:
     return labelled_images(project).count() - trained_on
 
 
-def request_retrain(project: Project, *, reason: str) -> bool:
-    """Enqueues one retrain after commit; False when one is already pending for the project."""
+def request_retrain(project: Project, *, reason: str, rank_only: bool = False) -> bool:
+    """Enqueues one retrain after commit; False when one is already pending for the project.
+
+    ``rank_only``: the round may reuse the latest heads instead of training new ones when no label
+    changed since (to rank newly analysed images, see :func:`on_images_analysed`).
+    """
     key = f"skelex:retrain-pending:{project.pk}"
     if not cache.add(key, reason, timeout=15 * 60):
         return False
+    kwargs: dict[str, Any] = {"reason": reason}
+    if rank_only:
+        kwargs["rank_only"] = True
 
     def send() -> None:
         from skelex_web.celery import app
 
         try:
-            app.send_task(RETRAIN_TASK, args=[project.pk], kwargs={"reason": reason}, queue="train")
+            app.send_task(RETRAIN_TASK, args=[project.pk], kwargs=kwargs, queue="train")
         except Exception:  # broker down: forget the pending flag so the next label retries
             cache.delete(key)
             logger.exception("could not enqueue a retrain for project %s", project.pk)
@@ -77,6 +84,22 @@ def on_label_saved(project_id: int) -> None:
     every = int(project.setting("retrain_every") or 20)
     if labels_since_last_round(project) >= every:
         request_retrain(project, reason=f"auto: {every} new labels")
+
+
+def on_images_analysed(project_id: int) -> bool:
+    """Called when a project's analysis queue has drained: ranks the analysed, unlabelled images no
+    round has ranked yet. A new project gets its cold-start order (typical images first) without
+    anyone pressing Retrain; images added later join the queue by the latest heads' uncertainty
+    instead of waiting, unranked at its end, for the next 20 labels. True when a round was requested.
+    """
+    has_label = Exists(Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False))
+    unranked = (
+        Image.objects.filter(project_id=project_id, status="analysed", al_priority__isnull=True)
+        .exclude(has_label)
+        .exists()
+    )
+    project = Project.objects.filter(pk=project_id).first() if unranked else None
+    return project is not None and request_retrain(project, reason="new images analysed", rank_only=True)
 
 
 # -- the queue --------------------------------------------------------------------------------

@@ -104,7 +104,14 @@ def label_next(request: HttpRequest, project_id: int) -> HttpResponse:
 def retrain(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _lead_project(request, project_id)
     if loop.request_retrain(project, reason=f"on demand by {request.user.get_username()}"):
-        messages.success(request, "Training round queued: the worklist reorders when it finishes.")
+        if loop.labelled_images(project).exists():
+            messages.success(request, "Training round queued: the worklist reorders when it finishes.")
+        else:
+            messages.success(
+                request,
+                "No labelled images yet, so there are no heads to train: the worklist is being ordered "
+                "to start with typical images of each body part. Rounds appear here once images are labelled.",
+            )
     else:
         messages.info(request, "A training round is already queued or running.")
     return redirect("pages:project-detail", project.pk)

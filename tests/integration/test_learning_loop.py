@@ -1,5 +1,6 @@
-"""The active-learning loop on the real stack: labels posted to the real server (daphne) trigger a
-retrain on the ``train`` queue after N labels, which a real ``celery worker`` process runs."""
+"""The active-learning loop on the real stack: analysed images get their cold-start order, then
+labels posted to the real server (daphne) trigger a retrain on the ``train`` queue after N labels,
+both run by a real ``celery worker`` process."""
 
 from __future__ import annotations
 
@@ -54,7 +55,13 @@ def test_retrain_runs_on_a_real_worker_after_n_labels(stack: Any, world: dict[st
     worker = subprocess.Popen(cmd, cwd=REPO_ROOT, env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: log.exists() and " ready." in log.read_text(), 60, "train worker ready")
+        # The analysis worker, having analysed every image of the project, asked for a first
+        # ranking: the cold-start order (typical images first), before anyone labelled anything.
+        fresh = Image.objects.using(ALIAS).filter(pk__in=ids)
+        cold = ("typical: ", "covers the data: ")
+        wait_until(lambda: all(i.al_reason.startswith(cold) for i in fresh.all()), 60, "cold-start order")
         heads = ModelVersion.objects.using(ALIAS).filter(project=project, kind="heads")
+        assert not heads.exists()
         for n, image_id in enumerate(ids[:4], start=1):
             value = "yes" if n % 2 else "no"
             body = {"image": image_id, "kind": "head", "head": "abnormal", "value": value}

@@ -25,6 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from skelex_web import events
+from skelex_web.learning.loop import on_images_analysed
 from skelex_web.learning.models import ModelVersion
 from skelex_web.learning.services import checkpoint_path, resolve_backbone
 from skelex_web.projects.models import Project
@@ -158,7 +159,8 @@ def _store(
 
 
 def publish_progress(project_ids: set[int]) -> None:
-    """``job.progress`` (analysed or failed / all images) and ``queue.updated`` per project."""
+    """``job.progress`` (analysed or failed / all images) and ``queue.updated`` per project; once
+    all of a project's images are done, the images no round has ranked yet get ranked."""
     finished = Q(images__status__in=[ImageStatus.ANALYSED, ImageStatus.FAILED])
     rows = (
         Project.objects.filter(pk__in=project_ids)
@@ -168,6 +170,8 @@ def publish_progress(project_ids: set[int]) -> None:
     for project_id, done, total in rows:
         events.send_now(project_id, "job.progress", {"job": "analysis", "done": done, "total": total})
         events.send_now(project_id, "queue.updated", {"reason": "images analysed"})
+        if done == total:
+            on_images_analysed(project_id)
 
 
 @shared_task(

@@ -4,7 +4,9 @@ Train queue. Reads the project's embeddings (active backbone) and live head answ
 multi-head model with k-fold metrics and temperature scaling (``workers.ml.heads_cv``), stores a
 heads ``ModelVersion``, writes head-prediction suggestions for unlabelled images, and reorders
 the worklist (``Image.al_priority`` / ``al_reason``) with the default hybrid strategy, or k-means
-medoids when nothing is labelled yet.
+medoids when nothing is labelled yet. Requested every N new labels, by a lead, and (``rank_only``)
+when a project's analysis queue drains with images no round has ranked: then the latest heads are
+reused if no label changed since they were trained, and no new round is recorded.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from skelex_web.learning.services import resolve_backbone
 from skelex_web.projects.models import Project
 from skelex_web.studies.models import Image
 from workers.ml import sampling
-from workers.ml.heads import Schema, encode_answers, learnable_heads, suggestions
+from workers.ml.heads import HeadsModel, Schema, encode_answers, learnable_heads, suggestions
 from workers.ml.heads_cv import fit_heads
 
 logger = logging.getLogger(__name__)
@@ -75,15 +77,33 @@ def _is_known(value: Any) -> bool:
 
 
 @shared_task(name="workers.learning.retrain", acks_late=True, reject_on_worker_lost=True)
-def retrain(project_id: int, reason: str = "on demand", seed: int = 0) -> dict[str, Any]:
-    """Runs one round; returns a summary (also stored on the new heads ModelVersion)."""
+def retrain(project_id: int, reason: str = "on demand", seed: int = 0, rank_only: bool = False) -> dict[str, Any]:
+    """Runs one round; returns a summary (also stored on the new heads ModelVersion).
+
+    ``rank_only`` (newly analysed images to rank): when the labelled images are those the latest
+    heads were trained on, those heads score the pool and no new round is recorded.
+    """
     try:
-        return _retrain(project_id, reason, seed)
+        return _retrain(project_id, reason, seed, rank_only)
     finally:
         retrain_finished(project_id)
 
 
-def _retrain(project_id: int, reason: str, seed: int) -> dict[str, Any]:
+def _reusable_heads(project: Project, n_labelled: int, dim: int) -> tuple[ModelVersion, HeadsModel] | None:
+    """The latest heads if they were trained on ``n_labelled`` images of embeddings of size ``dim``."""
+    last = ModelVersion.objects.filter(project=project, kind=ModelKind.HEADS).order_by("-created_at", "-id").first()
+    if last is None or int((last.metrics or {}).get("n_labelled", -1)) != n_labelled:
+        return None
+    try:
+        model = HeadsModel.load(last.checkpoint)
+        model.predict_proba(np.zeros((1, dim), dtype=np.float32))
+    except Exception as exc:  # noqa: BLE001 - missing file, other embedding size: train anew instead
+        logger.info("project %s: latest heads not reusable (%s); training anew", project.pk, type(exc).__name__)
+        return None
+    return last, model
+
+
+def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -> dict[str, Any]:
     project = Project.objects.get(pk=project_id)
     backbone = resolve_backbone(project)
     schema = Schema.from_dict({"heads": project.label_schema.get("heads", [])})
@@ -127,21 +147,27 @@ def _retrain(project_id: int, reason: str, seed: int) -> dict[str, Any]:
         )
     if labelled:
         targets = encode_answers(schema, per_image)
-        model = fit_heads(emb, targets, schema)
+        reused = _reusable_heads(project, len(labelled), emb.shape[1]) if rank_only else None
+        if reused is not None:
+            heads_mv, model = reused
+            summary["reused"] = heads_mv.pk
+            summary["heads"] = (heads_mv.metrics or {}).get("heads", {})
+        else:
+            model = fit_heads(emb, targets, schema)
+            summary["heads"] = {name: _json_safe(m) for name, m in model.metrics.items()}
+            out_dir = Path(settings.MEDIA_ROOT) / "heads" / str(project.pk)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / f"heads-{timezone.now():%Y%m%d-%H%M%S-%f}.safetensors"
+            model.save(path)
+            heads_mv = ModelVersion.objects.create(
+                kind=ModelKind.HEADS,
+                name=f"{project.slug} heads round {ModelVersion.objects.filter(project=project).count() + 1}",
+                project=project,
+                checkpoint=str(path),
+                config={"backbone": backbone.pk if backbone else None, "reason": reason, "schema": schema.to_dict()},
+                metrics=summary,
+            )
         probs = model.predict_proba(emb)
-        summary["heads"] = {name: _json_safe(m) for name, m in model.metrics.items()}
-        out_dir = Path(settings.MEDIA_ROOT) / "heads" / str(project.pk)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"heads-{timezone.now():%Y%m%d-%H%M%S-%f}.safetensors"
-        model.save(path)
-        heads_mv = ModelVersion.objects.create(
-            kind=ModelKind.HEADS,
-            name=f"{project.slug} heads round {ModelVersion.objects.filter(project=project).count() + 1}",
-            project=project,
-            checkpoint=str(path),
-            config={"backbone": backbone.pk if backbone else None, "reason": reason, "schema": schema.to_dict()},
-            metrics=summary,
-        )
         pool_idx = [k for k in range(len(ids)) if k not in any_label]
         # A head whose answers are all one class (or that has none) learned a prior, not a finding:
         # it neither suggests answers nor ranks images (its tiny entropies would still rank).

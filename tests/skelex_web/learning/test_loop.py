@@ -175,3 +175,64 @@ def test_learning_curve_api_and_plot(pool: list[Image], project: Any, personas: 
     svg = client_for("viewer").get(f"/api/projects/{project.pk}/learning-curve/?plot=svg")
     assert svg["Content-Type"] == "image/svg+xml"
     assert b"<path" in svg.content and b"abnormal" in svg.content
+
+
+def test_a_new_project_gets_its_cold_start_order_once_its_images_are_analysed(
+    pool: list[Image], project: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.core.cache import cache
+
+    from skelex_web.celery import app
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, kwargs=None, **kw: sent.append(kwargs or {}))
+    cache.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert loop.on_images_analysed(project.pk)
+    assert sent == [{"reason": "new images analysed", "rank_only": True}]
+    loop.retrain_finished(project.pk)  # what the worker does when the round ends
+
+    retrain(project.pk, reason="new images analysed", rank_only=True)
+    queue = list(loop.worklist(project, None))
+    assert queue[0].al_reason.startswith(("typical", "covers the data"))
+    assert all(i.al_priority is not None for i in queue)
+    # Everything ranked: the next drained analysis asks for nothing.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert not loop.on_images_analysed(project.pk)
+    assert len(sent) == 1
+
+
+def test_images_analysed_after_a_round_are_ranked_by_its_heads_without_a_new_round(
+    pool: list[Image], project: Any, personas: Any
+) -> None:
+    for image in pool[:10] + pool[20:30]:
+        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+    retrain(project.pk)
+    first = ModelVersion.objects.get(project=project, kind="heads")
+    # New images arrive and are analysed: unranked, at the end of the queue.
+    backbone = project.active_backbone
+    rng = np.random.default_rng(1)
+    new = []
+    for _ in range(4):
+        image = ImageFactory(project=project, body_part="HAND")
+        v = rng.normal(size=32).astype(np.float32)
+        v /= np.linalg.norm(v)
+        Embedding.objects.create(image=image, model_version=backbone, dim=32, vector=v.astype("<f2").tobytes())
+        new.append(image)
+    assert all(Image.objects.get(pk=i.pk).al_priority is None for i in new)
+
+    summary = retrain(project.pk, reason="new images analysed", rank_only=True)
+    assert summary["reused"] == first.pk
+    assert ModelVersion.objects.filter(project=project, kind="heads").count() == 1  # no new round recorded
+    for image in new:
+        image.refresh_from_db()
+        assert image.al_priority is not None and image.al_reason.startswith(("uncertain", "nearly sure", "random"))
+        assert Suggestion.objects.filter(image=image, kind="head", model_version=first).exists()
+
+    # A label since the last round: the same request trains new heads instead.
+    answer(new[0], personas["annotator"], "yes")
+    summary = retrain(project.pk, reason="new images analysed", rank_only=True)
+    assert "reused" not in summary
+    latest = ModelVersion.objects.filter(project=project, kind="heads").latest("created_at")
+    assert latest.pk != first.pk and latest.metrics["n_labelled"] == 21
+    assert latest.config["reason"] == "new images analysed"

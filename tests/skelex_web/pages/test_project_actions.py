@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from skelex_web.exports.models import DatasetVersion, ExportJob
+from skelex_web.learning import loop
 from skelex_web.learning.models import ModelKind, ModelVersion
 from skelex_web.studies.models import Image
-from tests.factories import ImageFactory
+from tests.factories import AnnotationFactory, ImageFactory
 
 
 def test_leads_see_the_curve_retrain_and_export(project: Any, browser_for: Any) -> None:
@@ -21,15 +22,25 @@ def test_leads_see_the_curve_retrain_and_export(project: Any, browser_for: Any) 
 
 
 def test_retrain_button_queues_one_round(
-    project: Any, browser_for: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
+    project: Any, browser_for: Any, personas: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
 ) -> None:
+    # Nothing labelled: the round only orders the queue, and the lead is told why no round appears.
     with django_capture_on_commit_callbacks(execute=True):
         response = browser_for("lead").post(f"/projects/{project.pk}/retrain/", follow=True)
-    assert "Training round queued" in response.content.decode()
+    assert "No labelled images yet, so there are no heads to train" in response.content.decode()
     assert sent_tasks == [("workers.learning.retrain", [project.pk])]
+    loop.retrain_finished(project.pk)  # what the worker does when the round ends
+    AnnotationFactory(
+        image=ImageFactory(project=project), author=personas["annotator"], kind="head", head="abnormal",
+        value="yes", x0=None, y0=None, x1=None, y1=None,
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser_for("lead").post(f"/projects/{project.pk}/retrain/", follow=True)
+    assert "Training round queued: the worklist reorders when it finishes." in response.content.decode()
+    assert len(sent_tasks) == 2
     with django_capture_on_commit_callbacks(execute=True):
         again = browser_for("lead").post(f"/projects/{project.pk}/retrain/", follow=True)
-    assert "already queued" in again.content.decode() and len(sent_tasks) == 1
+    assert "already queued" in again.content.decode() and len(sent_tasks) == 2
     assert browser_for("annotator").post(f"/projects/{project.pk}/retrain/").status_code == 403
     assert browser_for("outsider").post(f"/projects/{project.pk}/retrain/").status_code == 404
 
