@@ -70,8 +70,10 @@ test("the list of passed-over images is bounded and survives junk in storage", (
 });
 
 test("a renewed claim reports who holds the image instead, and says so once per new holder", async () => {
-  assert.equal(await refreshClaim(server({ ok: true, status: 200, data: { claimed: true } }).request, "/c/"), null);
-  assert.equal(await refreshClaim(server({ ok: false, status: 409, data: { claimed_by: "rui" } }).request, "/c/"), "rui");
+  assert.deepEqual(await refreshClaim(server({ ok: true, status: 200, data: { claimed: true } }).request, "/c/"), { holder: null });
+  assert.deepEqual(await refreshClaim(server({ ok: false, status: 409, data: { claimed_by: "rui" } }).request, "/c/"), { holder: "rui" });
+  // Offline: not "nobody holds it" (the page keeps what it shows until the next renewal).
+  assert.equal(await refreshClaim(server({ ok: false, status: 0, data: {} }).request, "/c/"), null);
   assert.equal(holderNotice(null, null), null);
   assert.equal(holderNotice("rui", "rui"), null); // already shown (or on the page from the start)
   assert.match(holderNotice(null, "rui")?.text ?? "", /^rui has this image open now/);

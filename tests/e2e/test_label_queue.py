@@ -89,6 +89,18 @@ def test_two_annotators_work_the_queue_without_meeting(own_app: LiveApp, browser
     _next(ana)
     assert _image_of(own_app, ana.url) == big
 
+    # Rui's tab is still on the big image, warning that ana has it. Ana's claim lapses (as after
+    # ten minutes away): rui's next renewal (here: the tab coming back into view) takes the image
+    # over and the warning goes.
+    stale = "update studies_image set claimed_at='2000-01-01 00:00:00' where id=?"
+    rows(own_app.db, stale, big)
+    assert rui.locator("[data-testid=open-elsewhere]").count() == 1
+    rui.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    rui.locator("[data-testid=open-elsewhere]").wait_for(state="detached", timeout=10000)
+    assert (
+        rows(own_app.db, "select claimed_by_id from studies_image where id=?", big)[0][0] == own_app.ids["users"]["rui"]
+    )
+
     ana_ctx.close()
     rui_ctx.close()
     assert errors == []

@@ -214,10 +214,13 @@ if (config.claim_url) {
   let holder = /** @type {string|null} */ (config.open_elsewhere ?? null);
   const renew = async () => {
     if (document.visibilityState !== "visible") return;
-    const now = await refreshClaim(request, config.claim_url);
-    const notice = holderNotice(holder, now);
+    const reply = await refreshClaim(request, config.claim_url);
+    if (!reply) return; // offline or refused: try again at the next renewal
+    const notice = holderNotice(holder, reply.holder);
     if (notice) store.emit("notice", notice);
-    holder = now;
+    // The other viewer closed it: this one holds it now, and the warning goes.
+    if (!reply.holder) document.querySelector("[data-testid=open-elsewhere]")?.remove();
+    holder = reply.holder;
   };
   setInterval(renew, CLAIM_REFRESH_MS);
   document.addEventListener("visibilitychange", () => void renew());

@@ -81,13 +81,13 @@ export async function nextInQueue(request, queue, projectId, imageId, storage) {
  * Renews this viewer's claim on its image.
  * @param {Request} request
  * @param {string} claimUrl
- * @returns {Promise<string|null>} who holds the image instead of this viewer (null: this viewer does,
- *   or the server could not be asked; the next renewal tries again)
+ * @returns {Promise<{holder: string|null}|null>} who holds the image instead of this viewer (null:
+ *   this viewer does); null when the server could not be asked (the next renewal tries again)
  */
 export async function refreshClaim(request, claimUrl) {
   const reply = await request("POST", claimUrl);
-  if (reply.status === 409) return reply.data?.claimed_by || "someone else";
-  return null;
+  if (reply.status === 409) return { holder: reply.data?.claimed_by || "someone else" };
+  return reply.ok ? { holder: null } : null;
 }
 
 /**
