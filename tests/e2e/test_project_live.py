@@ -56,6 +56,8 @@ def test_the_project_page_follows_a_training_round_and_new_labels(learning_app: 
     watch.wait_for_selector("[data-job=retrain].finished", timeout=90000)
     assert watch.locator("[data-job=retrain] .title").inner_text() == "Training round"
     assert watch.locator("[data-job=retrain] .text").inner_text() == "done (3 / 3 steps)"
+    bar = watch.get_by_role("progressbar", name="Training round")  # what a screen reader finds
+    assert bar.get_attribute("aria-valuenow") == "3" and bar.get_attribute("aria-valuemax") == "3"
     watch.wait_for_selector("[data-testid=rounds] tbody tr", timeout=15000)
     cells = watch.locator("[data-testid=rounds] tbody tr").first.locator("td").all_inner_texts()
     assert cells[0] == "1" and cells[2] == "12" and cells[3] == "on demand by lea"

@@ -31,7 +31,8 @@ function showJob(payload) {
     const node = document.createElement("div");
     node.className = "job";
     node.dataset.job = job.key;
-    node.innerHTML = '<span class="title"></span><div class="bar"><span></span></div><span class="text"></span>';
+    node.innerHTML =
+      '<span class="title"></span><div class="bar" role="progressbar" aria-valuemin="0"><span></span></div><span class="text"></span>';
     jobsNode.append(node);
     entry = { node, timer: null };
     bars.set(job.key, entry);
@@ -41,6 +42,11 @@ function showJob(payload) {
   /** @type {HTMLElement} */ (node.querySelector(".text")).textContent = job.text;
   const pct = job.total ? Math.min(100, (100 * job.done) / job.total) : 0;
   /** @type {HTMLElement} */ (node.querySelector(".bar span")).style.width = `${pct.toFixed(0)}%`;
+  const bar = /** @type {HTMLElement} */ (node.querySelector(".bar"));
+  bar.setAttribute("aria-label", job.title);
+  bar.setAttribute("aria-valuemax", String(job.total || 1));
+  bar.setAttribute("aria-valuenow", String(job.total ? job.done : 0));
+  bar.setAttribute("aria-valuetext", job.text);
   node.classList.toggle("finished", job.finished);
   clearTimeout(entry.timer);
   if (job.finished) {
