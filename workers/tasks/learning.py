@@ -5,8 +5,9 @@ multi-head model with k-fold metrics and temperature scaling (``workers.ml.heads
 heads ``ModelVersion``, writes head-prediction suggestions for unlabelled images, and reorders
 the worklist (``Image.al_priority`` / ``al_reason``) with the default hybrid strategy, or k-means
 medoids when nothing is labelled yet. Requested every N new labels, by a lead, and (``rank_only``)
-when a project's analysis queue drains with images no round has ranked: then the latest heads are
-reused if no label changed since they were trained, and no new round is recorded.
+when a project's analysis queue drains with images no round has ranked: then, if no label was
+added since the latest heads were trained, those heads score and pre-fill only the new images, the
+rest of the queue is left as it is, and no new round is recorded.
 """
 
 from __future__ import annotations
@@ -173,6 +174,25 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
         # it neither suggests answers nor ranks images (its tiny entropies would still rank).
         learnable = learnable_heads(schema, targets)
         summary["heads_ranked"] = learnable
+        if reused is not None and learnable:
+            # Same heads as the last round: only the images it never saw join the queue, by their
+            # uncertainty; the round's picks, suggestions and order stay as annotators have them.
+            unranked = set(Image.objects.filter(pk__in=ids, al_priority__isnull=True).values_list("id", flat=True))
+            fresh_idx = [k for k in pool_idx if ids[k] in unranked]
+            _write_head_suggestions(project, heads_mv, schema, probs, ids, fresh_idx, learnable, only_these=True)
+            ranked = Schema(tuple(h for h in schema.heads if h.name in learnable))
+            scores = sampling.uncertainty(ranked, probs)
+            _reorder(
+                [ids[k] for k in fresh_idx], set(), [], scores[fresh_idx],
+                {j: sampling.explain_uncertain(ranked, probs, k) for j, k in enumerate(fresh_idx)},
+            )  # fmt: skip
+            summary.update(picked=0, ranked_new=len(fresh_idx), model_version=heads_mv.pk)
+            events.publish(project.pk, "queue.updated", {"reason": f"{len(fresh_idx)} new images ranked"})
+            events.publish(project.pk, "job.progress", {"job": "retrain", "done": 3, "total": 3})
+            logger.info(
+                "rank new images of project %s: %s", project.pk, {k: v for k, v in summary.items() if k != "heads"}
+            )
+            return summary
         _write_head_suggestions(project, heads_mv, schema, probs, ids, pool_idx, learnable)
     else:
         learnable = []
@@ -223,9 +243,14 @@ def _write_head_suggestions(
     ids: list[int],
     pool: list[int],
     heads: list[str],
+    only_these: bool = False,
 ) -> None:
-    """Pre-filled answers of ``heads`` for unlabelled images; older pending head suggestions are replaced."""
-    Suggestion.objects.filter(project=project, kind="head", state=SuggestionState.PENDING).delete()
+    """Pre-filled answers of ``heads`` for unlabelled images; older pending head suggestions are
+    replaced (``only_these``: those of the ``pool`` images only)."""
+    stale = Suggestion.objects.filter(project=project, kind="head", state=SuggestionState.PENDING)
+    if only_these:
+        stale = stale.filter(image_id__in=[ids[k] for k in pool])
+    stale.delete()
     rows = suggestions(schema, {k: v[pool] for k, v in probs.items()}, heads=heads)
     new = [
         Suggestion(

@@ -220,10 +220,24 @@ def test_images_analysed_after_a_round_are_ranked_by_its_heads_without_a_new_rou
         Embedding.objects.create(image=image, model_version=backbone, dim=32, vector=v.astype("<f2").tobytes())
         new.append(image)
     assert all(Image.objects.get(pk=i.pk).al_priority is None for i in new)
+    order_before = list(
+        Image.objects.filter(pk__in=[i.pk for i in pool]).order_by("id").values_list("id", "al_priority", "al_reason")
+    )
+    suggestions_before = set(Suggestion.objects.filter(kind="head").values_list("id", flat=True))
 
     summary = retrain(project.pk, reason="new images analysed", rank_only=True)
-    assert summary["reused"] == first.pk
+    assert summary["reused"] == first.pk and summary["ranked_new"] == 4
     assert ModelVersion.objects.filter(project=project, kind="heads").count() == 1  # no new round recorded
+    # What annotators already have is left as it was: the round's order and its pre-filled answers.
+    assert (
+        list(
+            Image.objects.filter(pk__in=[i.pk for i in pool])
+            .order_by("id")
+            .values_list("id", "al_priority", "al_reason")
+        )
+        == order_before
+    )
+    assert suggestions_before <= set(Suggestion.objects.filter(kind="head").values_list("id", flat=True))
     for image in new:
         image.refresh_from_db()
         assert image.al_priority is not None and image.al_reason.startswith(("uncertain", "nearly sure", "random"))
