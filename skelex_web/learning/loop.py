@@ -155,10 +155,6 @@ def open_elsewhere(images: list[int], user: Any) -> dict[int, str]:
     return {pk: name for pk, name in rows}
 
 
-def release_claims(project: Project, user: Any) -> None:
-    Image.objects.filter(project=project, claimed_by=user).update(claimed_by=None, claimed_at=None)
-
-
 def learning_curve(project: Project) -> list[dict[str, Any]]:
     """One point per heads round: labels used and the cross-validated metrics per head."""
     rounds = ModelVersion.objects.filter(project=project, kind=ModelKind.HEADS).order_by("created_at", "id")
