@@ -9,6 +9,7 @@ test("each kind of job gets its title, unit and state", () => {
   });
   assert.equal(describeJob({ job: "retrain", done: 3, total: 3 })?.text, "done (3 / 3 steps)");
   assert.equal(describeJob({ job: "retrain", done: 3, total: 3 })?.finished, true);
+  assert.equal(describeJob({ job: "ranking", done: 1, total: 3 })?.title, "Ordering the queue"); // no heads trained
   assert.equal(describeJob({ job: "export:17", done: 5, total: 80 })?.title, "Export 17");
   assert.equal(describeJob({ job: "pretrain:wrist-v2", done: 1, total: 8 })?.text, "1 / 8 epochs");
   assert.equal(describeJob({ job: "pretrain:wrist-v2", done: 1, total: 8 })?.title, "Pretraining wrist-v2");

@@ -137,7 +137,11 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
             "id", flat=True
         )
     )
-    events.publish(project.pk, "job.progress", {"job": "retrain", "done": 0, "total": 3})
+    reused = _reusable_heads(project, len(labelled), emb.shape[1]) if (rank_only and labelled) else None
+    # What the project page's progress bar calls it: no heads are trained with no labels or when
+    # the latest heads are reused; the queue is only ordered.
+    job = "retrain" if labelled and reused is None else "ranking"
+    events.publish(project.pk, "job.progress", {"job": job, "done": 0, "total": 3})
 
     heads_mv = None
     summary: dict[str, Any] = {"n_images": len(ids), "n_labelled": len(labelled), "reason": reason}
@@ -148,7 +152,6 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
         )
     if labelled:
         targets = encode_answers(schema, per_image)
-        reused = _reusable_heads(project, len(labelled), emb.shape[1]) if rank_only else None
         if reused is not None:
             heads_mv, model = reused
             summary["reused"] = heads_mv.pk
@@ -188,7 +191,7 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
             )  # fmt: skip
             summary.update(picked=0, ranked_new=len(fresh_idx), model_version=heads_mv.pk)
             events.publish(project.pk, "queue.updated", {"reason": f"{len(fresh_idx)} new images ranked"})
-            events.publish(project.pk, "job.progress", {"job": "retrain", "done": 3, "total": 3})
+            events.publish(project.pk, "job.progress", {"job": job, "done": 3, "total": 3})
             logger.info(
                 "rank new images of project %s: %s", project.pk, {k: v for k, v in summary.items() if k != "heads"}
             )
@@ -224,11 +227,11 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
             else "after this round's picks: ranked once the first labels are in"
         )
         reasons = dict.fromkeys(range(len(ids)), later)
-    events.publish(project.pk, "job.progress", {"job": "retrain", "done": 2, "total": 3})
+    events.publish(project.pk, "job.progress", {"job": job, "done": 2, "total": 3})
     _reorder(ids, any_label, picks, scores, reasons)
     summary["picked"] = len(picks)
     events.publish(project.pk, "queue.updated", {"reason": f"retrained ({reason})"})
-    events.publish(project.pk, "job.progress", {"job": "retrain", "done": 3, "total": 3})
+    events.publish(project.pk, "job.progress", {"job": job, "done": 3, "total": 3})
     summary["model_version"] = heads_mv.pk if heads_mv else None
     logger.info("retrain project %s: %s", project.pk, {k: v for k, v in summary.items() if k != "heads"})
     return summary

@@ -23,6 +23,7 @@ export function describeJob(payload) {
   const known = {
     analysis: ["Analysis", "images analysed"],
     retrain: ["Training round", "steps"],
+    ranking: ["Ordering the queue", "steps"],
     export: [`Export ${name}`, "files"],
     pretrain: [`Pretraining ${name}`, "epochs"],
   };

@@ -250,3 +250,26 @@ def test_images_analysed_after_a_round_are_ranked_by_its_heads_without_a_new_rou
     latest = ModelVersion.objects.filter(project=project, kind="heads").latest("created_at")
     assert latest.pk != first.pk and latest.metrics["n_labelled"] == 21
     assert latest.config["reason"] == "new images analysed"
+
+
+def test_the_progress_bar_names_a_round_that_trains_nothing_as_ordering_the_queue(
+    pool: list[Image], project: Any, personas: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import workers.tasks.learning as task
+
+    jobs: list[str] = []
+    monkeypatch.setattr(
+        task.events,
+        "publish",
+        lambda pid, kind, payload: jobs.append(payload["job"]) if kind == "job.progress" else None,
+    )
+    retrain(project.pk)  # nothing labelled: cold start
+    assert set(jobs) == {"ranking"}
+    jobs.clear()
+    for image in pool[:4] + pool[20:24]:
+        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+    retrain(project.pk)
+    assert set(jobs) == {"retrain"} and jobs.count("retrain") == 3
+    jobs.clear()
+    retrain(project.pk, rank_only=True)  # nothing new to learn: the latest heads are reused
+    assert set(jobs) == {"ranking"}
