@@ -20,6 +20,9 @@ from skelex_web.studies.serializers import ImageSerializer
 from . import loop
 from .plots import learning_curve_svg
 
+# The viewer remembers up to 500 images passed over; more is not a queue request but a payload.
+MAX_SKIP = 1000
+
 
 class RetrainView(APIView):
     """POST: leads start a training round now (train queue). 202; ``queued`` false if one is pending."""
@@ -51,8 +54,14 @@ class QueueNextView(APIView):
 
     def post(self, request: Request, project_id: int) -> Response:
         project = get_project_for(request.user, project_id, Role.ANNOTATOR)
-        skip = [int(x) for x in (request.data or {}).get("skip", []) if str(x).isdigit()]
-        image = loop.claim_next(project, request.user, skip=skip)
+        body = request.data or {}
+        skip = body.get("skip", []) if isinstance(body, dict) else None
+        if not isinstance(skip, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in skip):
+            return Response(
+                {"detail": 'Expected {"skip": [image ids]}: a list of whole numbers, possibly empty.'},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        image = loop.claim_next(project, request.user, skip=skip[:MAX_SKIP])
         if image is None:
             return Response({"detail": "The queue is empty: every image is labelled or open elsewhere."}, status=204)
         return Response({"image": ImageSerializer(image).data, "reason": image.al_reason})

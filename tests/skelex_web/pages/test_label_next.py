@@ -115,3 +115,16 @@ def test_an_image_open_elsewhere_says_whose_it_is_in_the_viewer_and_the_worklist
     page = browser_for("reviewer").get(f"/projects/{project.pk}/images/{queue[0].pk}/").content.decode()
     assert _config(page)["open_elsewhere"] is None
     assert Image.objects.get(pk=queue[0].pk).claimed_by == personas["reviewer"]
+
+
+def test_the_queue_refuses_a_malformed_skip_list_and_hands_out_nothing(
+    project: Any, queue: list[Image], client_for: Any
+) -> None:
+    api, url = client_for("annotator"), f"/api/projects/{project.pk}/queue/next/"
+    for body in ({"skip": 5}, {"skip": ["a"]}, {"skip": [True]}, {"skip": "12"}, [1, 2]):
+        reply = api.post(url, body, format="json")
+        assert reply.status_code == 400, body
+        assert "skip" in reply.json()["detail"]
+    assert not Image.objects.filter(claimed_by__isnull=False).exists()
+    assert api.post(url, {}, format="json").json()["image"]["id"] == queue[0].pk
+    assert api.post(url, {"skip": [queue[0].pk]}, format="json").json()["image"]["id"] == queue[1].pk
