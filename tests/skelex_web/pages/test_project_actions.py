@@ -116,3 +116,27 @@ def test_the_project_page_marks_each_live_region_once_and_loads_its_live_script(
         "learning",
         "rounds",
     }
+
+
+def test_the_project_page_says_what_the_labelling_queue_holds(project: Any, browser_for: Any, personas: Any) -> None:
+    def summary() -> str:
+        page = browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
+        found = re.search(r'<p data-testid="queue-summary">(.*?)</p>', page, re.S)
+        assert found
+        return " ".join(found.group(1).split())
+
+    assert summary() == "Labelling queue: 0 unlabelled images."
+    picks = [ImageFactory(project=project, al_priority=3.0 - k, al_reason="typical: stands for 4") for k in range(2)]
+    for _ in range(3):
+        ImageFactory(project=project, al_priority=0.0, al_reason="after this round's picks: ranked once ...")
+    ImageFactory(project=project, al_priority=0.4, al_reason="uncertain: p(abnormal) = 0.50")
+    ImageFactory(project=project)  # new since the round
+    ImageFactory(project=project, status="failed")  # never in the queue
+    labelled = ImageFactory(project=project, al_priority=0.9)
+    AnnotationFactory(image=labelled, author=personas["annotator"])  # labelled: out of the queue
+    assert summary() == (
+        "Labelling queue: 7 unlabelled images: 2 first (the last round's picks), 1 ordered by the model's "
+        "uncertainty, 3 waiting for labels to be ranked, 1 not ranked yet (new since the last round)."
+    )
+    browser_for("annotator").get(f"/projects/{project.pk}/images/{picks[0].pk}/")  # opened: claimed
+    assert summary().endswith("; 1 open in a viewer now.")
