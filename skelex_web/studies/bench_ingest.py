@@ -30,7 +30,7 @@ def _setup_django(workdir: Path, database_url: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "skelex_web.settings")
     os.environ["DATABASE_URL"] = database_url
     os.environ["MEDIA_ROOT"] = str(workdir / "media")
-    os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+    os.environ.setdefault("CELERY_BROKER_URL", "memory://localhost//")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
