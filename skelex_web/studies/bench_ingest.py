@@ -19,10 +19,12 @@ task run), with its default decode threads unless ``--threads`` says otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -49,28 +51,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="ingest_many decode threads (default 2)")
     parser.add_argument("--postgres", default="", help="server URL: benchmark on a temporary database there")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="skelex-bench-"))
-    db_name = f"skelex_bench_{os.getpid()}"
-    if args.postgres:
-        _create_pg(args.postgres, db_name)
-        database_url = args.postgres.rsplit("/", 1)[0] + "/" + db_name
+    with throwaway_database(args.postgres, keep=args.keep):
+        _run(args)
+
+
+@contextlib.contextmanager
+def throwaway_database(postgres: str = "", *, keep: bool = False, prefix: str = "skelex-bench") -> Iterator[Path]:
+    """Django set up on a new SQLite file in a temporary folder (media there too), or on a new
+    database on the PostgreSQL server at ``postgres``; migrated; removed afterwards unless ``keep``.
+    Yields the temporary folder. Benchmarks use it so they never touch ``var/`` or real data."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    db_name = f"{prefix.replace('-', '_')}_{os.getpid()}"
+    if postgres:
+        _create_pg(postgres, db_name)
+        database_url = postgres.rsplit("/", 1)[0] + "/" + db_name
     else:
         database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
     try:
         _setup_django(workdir, database_url)
-        _run(args)
+        yield workdir
     finally:
-        if not args.keep:
+        if not keep:
             import shutil
 
             shutil.rmtree(workdir, ignore_errors=True)
-            if args.postgres:
+            if postgres:
                 from django.db import connections
 
                 connections.close_all()
-                _drop_pg(args.postgres, db_name)
+                _drop_pg(postgres, db_name)
         else:
-            print(f"kept {workdir}" + (f" and database {db_name}" if args.postgres else ""))
+            print(f"kept {workdir}" + (f" and database {db_name}" if postgres else ""))
 
 
 def _create_pg(url: str, name: str) -> None:

@@ -20,9 +20,7 @@ import argparse
 import os
 import resource
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,7 +116,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from skelex_web.studies.bench_ingest import _create_pg, _drop_pg, _setup_django
+    from skelex_web.studies.bench_ingest import throwaway_database
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=10_000)
@@ -127,23 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--new", type=int, default=100)
     parser.add_argument("--postgres", default="", help="server URL: benchmark on a temporary database there")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="skelex-bench-rounds-"))
-    db_name = f"skelex_bench_rounds_{os.getpid()}"
-    if args.postgres:
-        _create_pg(args.postgres, db_name)
-        database_url = args.postgres.rsplit("/", 1)[0] + "/" + db_name
-    else:
-        database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    try:
-        os.environ.setdefault("CELERY_EMBEDDED_WORKER", "0")
-        _setup_django(workdir, database_url)
+    os.environ.setdefault("CELERY_EMBEDDED_WORKER", "0")
+    with throwaway_database(args.postgres, prefix="skelex-bench-rounds"):
         _run(args)
-    finally:
-        if args.postgres:
-            from django.db import connections
-
-            connections.close_all()
-            _drop_pg(args.postgres, db_name)
 
 
 if __name__ == "__main__":
