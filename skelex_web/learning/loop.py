@@ -86,19 +86,25 @@ def on_label_saved(project_id: int) -> None:
         request_retrain(project, reason=f"auto: {every} new labels")
 
 
+def unlabelled(images: QuerySet[Image]) -> QuerySet[Image]:
+    """Those of ``images`` with no live annotation of any kind: what the labelling queue holds."""
+    return images.exclude(Exists(Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False)))
+
+
+def fresh_claim() -> Q:
+    """Images open in a viewer now: claimed, and the claim renewed within ``CLAIM_TTL``."""
+    return Q(claimed_by__isnull=False, claimed_at__gt=timezone.now() - CLAIM_TTL)
+
+
 def on_images_analysed(project_id: int) -> bool:
     """Called when a project's analysis queue has drained: ranks the analysed, unlabelled images no
     round has ranked yet. A new project gets its cold-start order (typical images first) without
     anyone pressing Retrain; images added later join the queue by the latest heads' uncertainty
     instead of waiting, unranked at its end, for the next 20 labels. True when a round was requested.
     """
-    has_label = Exists(Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False))
-    unranked = (
-        Image.objects.filter(project_id=project_id, status="analysed", al_priority__isnull=True)
-        .exclude(has_label)
-        .exists()
-    )
-    project = Project.objects.filter(pk=project_id).first() if unranked else None
+    unranked = unlabelled(Image.objects.filter(project_id=project_id, status="analysed", al_priority__isnull=True))
+    unranked_exists = unranked.exists()
+    project = Project.objects.filter(pk=project_id).first() if unranked_exists else None
     return project is not None and request_retrain(project, reason="new images analysed", rank_only=True)
 
 
@@ -106,14 +112,9 @@ def on_images_analysed(project_id: int) -> bool:
 def worklist(project: Project, user: Any) -> QuerySet[Image]:
     """Unlabelled analysed images in active-learning order (priority, then oldest), excluding
     those open in someone else's viewer."""
-    now = timezone.now()
-    has_label = Exists(Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False))
-    claimed_by_other = Q(claimed_by__isnull=False, claimed_at__gt=now - CLAIM_TTL) & ~Q(claimed_by=user)
     return (
-        Image.objects.filter(project=project)
-        .exclude(status="failed")
-        .exclude(has_label)
-        .exclude(claimed_by_other)
+        unlabelled(Image.objects.filter(project=project).exclude(status="failed"))
+        .exclude(fresh_claim() & ~Q(claimed_by=user))
         .order_by(F("al_priority").desc(nulls_last=True), "id")
     )
 
@@ -150,8 +151,8 @@ def claim(image: Image, user: Any) -> bool:
 
 def open_elsewhere(images: list[int], user: Any) -> dict[int, str]:
     """``{image id: username}`` for those of ``images`` open in someone else's viewer (a fresh claim)."""
-    fresh = Image.objects.filter(pk__in=images, claimed_by__isnull=False, claimed_at__gt=timezone.now() - CLAIM_TTL)
-    rows = fresh.exclude(claimed_by=user).values_list("pk", "claimed_by__username")
+    rows = Image.objects.filter(fresh_claim(), pk__in=images).exclude(claimed_by=user)
+    rows = rows.values_list("pk", "claimed_by__username")
     return {pk: name for pk, name in rows}
 
 

@@ -162,21 +162,17 @@ def queue_summary(project: Project) -> dict[str, int]:
     last round placed them: picked first, ordered by uncertainty, waiting for labels (cold start
     put them after its typical images), not ranked yet (new since the last round); and how many
     are open in a viewer now."""
-    from django.utils import timezone
+    from skelex_web.learning.loop import fresh_claim, unlabelled
 
-    from skelex_web.learning.loop import CLAIM_TTL
-
-    has_label = Exists(Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False))
-    queue = Image.objects.filter(project=project).exclude(status=ImageStatus.FAILED).exclude(has_label)
+    queue = unlabelled(Image.objects.filter(project=project).exclude(status=ImageStatus.FAILED))
     waiting = Q(al_priority__lte=1) & Q(al_reason__startswith="after this round")
-    fresh = timezone.now() - CLAIM_TTL
     return queue.aggregate(
         total=Count("id"),
         picked=Count("id", filter=Q(al_priority__gt=1)),
         by_uncertainty=Count("id", filter=Q(al_priority__lte=1) & ~waiting),
         waiting=Count("id", filter=waiting),
         unranked=Count("id", filter=Q(al_priority__isnull=True)),
-        open_now=Count("id", filter=Q(claimed_by__isnull=False, claimed_at__gt=fresh)),
+        open_now=Count("id", filter=fresh_claim()),
     )
 
 

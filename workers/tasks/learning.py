@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from skelex_web import events
 from skelex_web.labeling.models import Annotation, Suggestion, SuggestionState
-from skelex_web.learning.loop import CLAIM_TTL, retrain_finished
+from skelex_web.learning.loop import fresh_claim, retrain_finished
 from skelex_web.learning.models import Embedding, ModelKind, ModelVersion
 from skelex_web.learning.services import resolve_backbone
 from skelex_web.projects.models import Project
@@ -130,13 +130,7 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
         )
     }
     # Open in a viewer now: not put at the head of anyone else's queue.
-    fresh = timezone.now() - CLAIM_TTL
-    claimed = sorted(
-        position[i]
-        for i in Image.objects.filter(pk__in=ids, claimed_by__isnull=False, claimed_at__gt=fresh).values_list(
-            "id", flat=True
-        )
-    )
+    claimed = sorted(position[i] for i in Image.objects.filter(fresh_claim(), pk__in=ids).values_list("id", flat=True))
     reused = _reusable_heads(project, len(labelled), emb.shape[1]) if (rank_only and labelled) else None
     # What the project page's progress bar calls it: no heads are trained with no labels or when
     # the latest heads are reused; the queue is only ordered.
@@ -180,7 +174,7 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
         if reused is not None and learnable:
             # Same heads as the last round: only the images it never saw join the queue, by their
             # uncertainty; the round's picks, suggestions and order stay as annotators have them.
-            unranked = set(Image.objects.filter(pk__in=ids, al_priority__isnull=True).values_list("id", flat=True))
+            unranked = set(Image.objects.filter(project=project, al_priority__isnull=True).values_list("id", flat=True))
             fresh_idx = [k for k in pool_idx if ids[k] in unranked]
             _write_head_suggestions(project, heads_mv, schema, probs, ids, fresh_idx, learnable, only_these=True)
             ranked = Schema(tuple(h for h in schema.heads if h.name in learnable))
