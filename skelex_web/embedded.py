@@ -94,15 +94,43 @@ def requeue_orphans() -> int:
     return queue_images(Image.objects.filter(status__in=pending).values_list("pk", flat=True))
 
 
+def start() -> Any:
+    """Starts the worker, then picks up what the previous run left pending (its queue died with it):
+    analyses are queued again, uploads and exports sent again or failed. Returns the worker.
+
+    Raises:
+        RuntimeError: as :func:`start_worker`.
+    """
+    worker = start_worker()
+    requeued = requeue_orphans()
+    if requeued:
+        logger.info("re-queued %d images left pending by the previous run", requeued)
+    recover_orphan_jobs()
+    return worker
+
+
 def start_if_configured() -> bool:
     """Starts the worker when ``CELERY_EMBEDDED_WORKER`` is on (the default without ``REDIS_URL``)."""
     if not settings.CELERY_EMBEDDED_WORKER or settings.CELERY_TASK_ALWAYS_EAGER:
         return False
-    start_worker()
-    requeued = requeue_orphans()
-    if requeued:
-        logger.info("re-queued %d images left pending by the previous run", requeued)
+    start()
     return True
+
+
+def recover_orphan_jobs() -> None:
+    """Sends again (or fails) the uploads and exports left queued or running by the previous run.
+
+    Their messages died with the previous process's in-memory queue (``skelex_web/recovery.py``).
+    Staging folders untouched for ``REQUEUE_STUCK_AFTER_S`` that no job uses are removed.
+    """
+    from datetime import timedelta
+
+    from skelex_web.exports.services import recover_exports
+    from skelex_web.studies.uploads import recover_uploads
+
+    after = timedelta(seconds=settings.REQUEUE_STUCK_AFTER_S)
+    recover_uploads(after, orphaned=True)  # each logs what it changed
+    recover_exports(after, orphaned=True)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:

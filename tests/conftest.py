@@ -6,13 +6,14 @@ lead (Lena), reviewer (Rui), annotator (Ana), viewer (Vic) in ``project``; outsi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.services import REDIS_URL, require_redis
 
 ROLES = ("lead", "reviewer", "annotator", "viewer")
 
@@ -72,3 +73,17 @@ def sent_tasks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     monkeypatch.setattr(app, "send_task", lambda name, args=None, **kw: sent.append((name, args)))
     cache.clear()
     return sent
+
+
+@pytest.fixture
+def redis_broker() -> Iterator[str]:
+    """A real Redis database of its own (db 9), empty before and after: the broker as another
+    process's worker sees it (the stuck-work sweeps read its queues and unacknowledged messages)."""
+    import redis
+
+    require_redis()
+    url = REDIS_URL.rsplit("/", 1)[0] + "/9"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()

@@ -92,6 +92,7 @@ class ExportJob(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    resent_at = models.DateTimeField(null=True, blank=True)  # sent again after a lost message (once at most)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -77,6 +77,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
             "size",
             "sha256",
             "error",
+            "resent_at",
             "created_by",
             "created_at",
             "finished_at",

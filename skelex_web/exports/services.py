@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from skelex_web import broker
 from skelex_web.audit.services import record as audit
 from skelex_web.projects.models import Project
+from skelex_web.recovery import JobSweep
 
 from . import snapshot
 from .models import DatasetVersion, ExportFormat, ExportJob, ImageMode, JobState
@@ -173,6 +176,81 @@ def run_export(job_id: int) -> ExportJob:
     _publish(project.pk, {"job": label, "done": job.total, "total": job.total, "state": JobState.DONE})
     job.refresh_from_db()
     return job
+
+
+_WAITING = (JobState.QUEUED, JobState.RUNNING)
+EXPORT_TWICE = (
+    "The export was interrupted twice (its worker stopped or lost its queue while building it); it is not"
+    " tried a third time. Start a new export of this version to try again."
+)
+
+
+def recover_exports(
+    older_than: timedelta, *, orphaned: bool = False, dry_run: bool = False, broker_url: str | None = None
+) -> JobSweep:
+    """Sends again, or fails, the export jobs whose build message was lost (see ``skelex_web/recovery.py``).
+
+    Args:
+        older_than: a job created longer ago than this, with no message in the broker, is lost.
+        orphaned: the caller knows no message survives (the embedded worker's start-up): every
+            queued or running job is lost, whatever its age, and the broker is not read.
+        dry_run: report only.
+        broker_url: the broker to read; None = ``CELERY_BROKER_URL``.
+
+    A lost export is built again from its frozen dataset version, once; stuck again after that, it
+    is marked failed. Rows locked by a concurrent sweep are skipped.
+
+    Raises:
+        kombu / redis connection errors: the broker is unreachable (nothing is changed then).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        waiting = ExportJob.objects.select_for_update(skip_locked=True, of=("self",)).filter(state__in=_WAITING)
+        if not orphaned:
+            waiting = waiting.filter(created_at__lt=now - older_than)
+        stuck = list(waiting.order_by("pk").values_list("pk", "resent_at", "version__project_id"))
+        held: set[int] = set()
+        if not orphaned:
+            calls = broker.pending_calls(EXPORT_TASK, broker_url)
+            if calls is None:
+                return JobSweep("export job", [r[0] for r in stuck], [], [], [], broker_checked=False, dry_run=dry_run)
+            held = {int(args[0]) for args, _ in calls if args}
+        resent = [pk for pk, resent_at, _ in stuck if pk not in held and resent_at is None]
+        failed = [pk for pk, resent_at, _ in stuck if pk not in held and resent_at is not None]
+        if not dry_run:
+            for pk in resent:
+                ExportJob.objects.filter(pk=pk).update(state=JobState.QUEUED, done=0, error="", resent_at=now)
+                transaction.on_commit(lambda pk=pk: _send_build(pk))
+            ExportJob.objects.filter(pk__in=failed, state__in=_WAITING).update(
+                state=JobState.FAILED, error=EXPORT_TWICE, finished_at=now
+            )
+    if not dry_run:  # the half-written zips of the failed ones (a resent one writes its own again)
+        for pk, _, project_id in stuck:
+            if pk in failed:
+                for part in Path(settings.MEDIA_ROOT, "exports", str(project_id)).glob(f"*-{pk}.zip.part"):
+                    part.unlink(missing_ok=True)
+    result = JobSweep(
+        "export job",
+        stuck=[r[0] for r in stuck],
+        in_broker=[r[0] for r in stuck if r[0] in held],
+        resent=resent,
+        failed=failed,
+        broker_checked=not orphaned,
+        orphaned=orphaned,
+        dry_run=dry_run,
+    )
+    if result.changed:
+        logger.warning("lost export sweep: %s", result.summary().replace("\n", "; "))
+    return result
+
+
+def _send_build(job_id: int) -> None:
+    from skelex_web.celery import app
+
+    try:
+        app.send_task(EXPORT_TASK, args=[job_id])
+    except Exception:  # broker down: the next sweep finds the job again and, sent once already, fails it
+        logger.exception("could not send export job %s again", job_id)
 
 
 def export_now(*, version: DatasetVersion, fmt: str, images: str, actor: Any = None) -> ExportJob:

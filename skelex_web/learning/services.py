@@ -32,6 +32,7 @@ from django.utils import timezone
 from skelex_web import broker, events
 from skelex_web.audit.services import record
 from skelex_web.projects.models import Project
+from skelex_web.recovery import format_ids
 from skelex_web.studies.models import Image, ImageStatus
 
 from .models import ModelKind, ModelVersion
@@ -202,7 +203,7 @@ class StuckSweep:
             f"{len(self.in_broker)} still held by the broker (waiting or at a worker): left alone"
             if self.broker_checked
             else "broker not inspected (not Redis): images still waiting in it may be sent twice (harmless)",
-            f"{verb} {len(self.requeued)} image(s)" + (f": {_ids(self.requeued)}" if self.requeued else ""),
+            f"{verb} {len(self.requeued)} image(s)" + (f": {format_ids(self.requeued)}" if self.requeued else ""),
         ]
         return "\n".join(lines)
 
@@ -228,11 +229,6 @@ def format_duration(span: timedelta) -> str:
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-def _ids(ids: list[int], limit: int = 20) -> str:
-    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
-    return ", ".join(str(i) for i in ids[:limit]) + more
 
 
 def requeue_stuck(older_than: timedelta, *, dry_run: bool = False, broker_url: str | None = None) -> StuckSweep:

@@ -125,6 +125,10 @@ class UploadJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The staging folder's name under MEDIA_ROOT/staging/ while the import has not finished, so a job
+    # whose message was lost can be sent again (uploads.recover_uploads); blank for inline uploads.
+    staging = models.CharField(max_length=32, blank=True)
+    resent_at = models.DateTimeField(null=True, blank=True)  # sent again after a lost message (once at most)
 
     class Meta:
         ordering = ["-created_at", "-id"]

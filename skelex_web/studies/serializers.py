@@ -55,7 +55,7 @@ class UploadJobSerializer(serializers.ModelSerializer):
         model = UploadJob
         fields = [
             "id", "project", "uploader", "uploader_name", "task_id", "state", "files", "counts", "error",
-            "created_at", "started_at", "finished_at", "url",
+            "created_at", "started_at", "finished_at", "resent_at", "url",
         ]  # fmt: skip
         read_only_fields = fields
 

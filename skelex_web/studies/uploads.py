@@ -26,15 +26,19 @@ import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
+from django.db import transaction
 from django.utils import timezone
 
+from skelex_web import broker
 from skelex_web.projects.models import Project
+from skelex_web.recovery import JobSweep
 
 from .ingest_sources import is_zip
 from .models import UploadJob, UploadState
@@ -142,7 +146,13 @@ def queue_upload(project: Project, actor: Any, uploads: Iterable[tuple[str, Iter
     paths = stage_files(uploads)
     task_id = str(uuid.uuid4())
     try:
-        job = UploadJob.objects.create(project=project, uploader=actor, task_id=task_id, files=len(paths))
+        job = UploadJob.objects.create(
+            project=project,
+            uploader=actor,
+            task_id=task_id,
+            files=len(paths),
+            staging=paths[0].parent.name if paths else "",
+        )
     except BaseException:
         discard_staged([str(p) for p in paths])
         raise
@@ -180,7 +190,7 @@ def import_staged(
     if job_id is not None:
         UploadJob.objects.filter(pk=job_id).update(
             state=UploadState.DONE, results=entries, counts=count_statuses(e["status"] for e in entries),
-            error="", finished_at=timezone.now(),
+            error="", finished_at=timezone.now(), staging="",
         )  # fmt: skip
     discard_staged(paths)
     return results
@@ -231,12 +241,150 @@ def fail_upload(paths: list[str], job_id: int | None, exc: BaseException, retrie
                 " them as duplicates."
             )
             UploadJob.objects.filter(pk=job_id).exclude(state=UploadState.DONE).update(
-                state=UploadState.FAILED, error=message, finished_at=timezone.now()
+                state=UploadState.FAILED, error=message, finished_at=timezone.now(), staging=""
             )
     except Exception:  # the database may be what failed; the staged files must still go
         logger.exception("upload job %s could not be marked failed", job_id)
     finally:
         discard_staged(paths)
+
+
+# --- jobs whose message was lost (see skelex_web/recovery.py) ----------------------------------------
+
+_WAITING = (UploadState.QUEUED, UploadState.RUNNING)
+_STORED_STAY = " Files stored before the interruption stay in the project; uploading again reports them as duplicates."
+GONE = (
+    "The import was interrupted and its staged files are gone (the app or its worker stopped, or the task gave up"
+    " while the database was unreachable)."
+)
+TWICE = (
+    "The import was interrupted twice (its worker stopped or lost its queue while ingesting these files); it is"
+    " not tried a third time."
+)
+
+
+def staged_folder_paths(folder: str) -> list[str]:
+    """The staged files of one staging folder (``00000``, ``00001``, ...) in upload order; [] if none."""
+    if not _plain_name(folder):
+        return []
+    base = staging_root() / folder
+    try:
+        return sorted(str(p) for p in base.iterdir() if p.is_file() and p.name.isdigit())
+    except OSError:
+        return []
+
+
+def _plain_name(folder: str) -> bool:
+    """A folder name straight under staging/ (what ``stage_files`` makes), nothing that climbs out."""
+    return bool(folder) and "/" not in folder and "\\" not in folder and not folder.startswith(".")
+
+
+def recover_uploads(
+    older_than: timedelta, *, orphaned: bool = False, dry_run: bool = False, broker_url: str | None = None
+) -> JobSweep:
+    """Sends again, or fails, the upload jobs whose import message was lost; removes abandoned staging folders.
+
+    Args:
+        older_than: a job created longer ago than this, with no message in the broker, is lost;
+            a staging folder untouched for longer, that no waiting job or message uses, is abandoned.
+        orphaned: the caller knows no message survives (the embedded worker's start-up): every
+            queued or running job is lost, whatever its age, and the broker is not read.
+        dry_run: report only.
+        broker_url: the broker to read; None = ``CELERY_BROKER_URL``.
+
+    A lost job whose staged files are still there is sent again once (back to "queued"; files the
+    first attempt stored come back as duplicates); one whose files are gone, or that was sent again
+    already, is marked failed with the reason. Rows locked by a concurrent sweep are skipped.
+
+    Raises:
+        kombu / redis connection errors: the broker is unreachable (nothing is changed then).
+    """
+    now = timezone.now()
+    cutoff = now - older_than
+    with transaction.atomic():
+        waiting = UploadJob.objects.select_for_update(skip_locked=True).filter(state__in=_WAITING)
+        if not orphaned:
+            waiting = waiting.filter(created_at__lt=cutoff)
+        stuck = list(waiting.order_by("pk").values_list("pk", "staging", "resent_at", "project_id", "uploader_id"))
+        held_jobs: set[int] = set()
+        held_folders: set[str] = set()
+        if not orphaned:
+            calls = broker.pending_calls(IMPORT_TASK, broker_url)
+            if calls is None:
+                return JobSweep("upload job", [r[0] for r in stuck], [], [], [], broker_checked=False, dry_run=dry_run)
+            for args, kwargs in calls:
+                job_id = args[3] if len(args) > 3 else kwargs.get("job_id")
+                if job_id is not None:
+                    held_jobs.add(int(job_id))
+                paths = args[1] if len(args) > 1 else kwargs.get("paths") or []
+                held_folders.update(Path(str(p).split("\t", 1)[-1]).parent.name for p in paths)
+        resent, failed = [], []
+        for pk, folder, resent_at, project_id, uploader_id in stuck:
+            if pk in held_jobs:
+                continue
+            paths = staged_folder_paths(folder)
+            if paths and resent_at is None:
+                resent.append((pk, project_id, uploader_id, paths))
+            else:
+                failed.append((pk, GONE if not paths else TWICE, folder))
+        gone = {folder for _, _, folder in failed if folder}
+        busy = {f for f in UploadJob.objects.filter(state__in=_WAITING).values_list("staging", flat=True) if f}
+        abandoned = _abandoned_folders(cutoff, (busy - gone) | held_folders)
+        if not dry_run:
+            for pk, project_id, uploader_id, paths in resent:
+                task_id = str(uuid.uuid4())
+                UploadJob.objects.filter(pk=pk).update(
+                    state=UploadState.QUEUED, task_id=task_id, resent_at=now, error="", started_at=None
+                )
+                args = [project_id, paths, uploader_id, pk]
+                transaction.on_commit(lambda a=args, t=task_id: _send_import(a, t))
+            for pk, reason, _ in failed:
+                UploadJob.objects.filter(pk=pk, state__in=_WAITING).update(
+                    state=UploadState.FAILED, error=reason + _STORED_STAY, finished_at=now, staging=""
+                )
+    if not dry_run:
+        for folder in sorted(gone | set(abandoned)):
+            if _plain_name(folder):
+                shutil.rmtree(staging_root() / folder, ignore_errors=True)
+    result = JobSweep(
+        "upload job",
+        stuck=[r[0] for r in stuck],
+        in_broker=[r[0] for r in stuck if r[0] in held_jobs],
+        resent=[r[0] for r in resent],
+        failed=[f[0] for f in failed],
+        broker_checked=not orphaned,
+        orphaned=orphaned,
+        dry_run=dry_run,
+        folders_removed=abandoned,
+    )
+    if result.changed:
+        logger.warning("lost upload sweep: %s", result.summary().replace("\n", "; "))
+    return result
+
+
+def _abandoned_folders(cutoff: datetime, keep: set[str]) -> list[str]:
+    """Staging folders untouched since ``cutoff`` that ``keep`` does not name."""
+    root = staging_root()
+    if not root.is_dir():
+        return []
+    stamp = cutoff.timestamp()
+    found = []
+    for folder in root.iterdir():
+        try:
+            if folder.is_dir() and folder.name not in keep and folder.stat().st_mtime < stamp:
+                found.append(folder.name)
+        except OSError:  # removed meanwhile
+            continue
+    return sorted(found)
+
+
+def _send_import(args: list[Any], task_id: str) -> None:
+    from skelex_web.celery import app
+
+    try:
+        app.send_task(IMPORT_TASK, args=args, queue="ingest", task_id=task_id)
+    except Exception:  # broker down: the next sweep finds the job again and, sent once already, fails it
+        logger.exception("could not send upload job %s again", args[3])
 
 
 # --- one request's files: inline or queued -------------------------------------------------------

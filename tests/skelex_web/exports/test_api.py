@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -83,3 +85,58 @@ def test_export_list_is_filtered_by_project(client_for: Any, project: Any, other
         client_for("lead").post(f"/api/dataset-versions/{version_id}/export/", {"format": "csv"}, format="json")
     assert client_for("viewer").get(f"/api/exports/?project={project.pk}").json()["count"] == 1
     assert client_for("viewer").get(f"/api/exports/?project={other_project.pk}").json()["count"] == 0
+
+
+def test_an_export_lost_with_the_app_is_built_again_once_then_failed(
+    client_for: Any, project: Any, labelled: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:  # fmt: skip
+    from skelex_web.exports.services import recover_exports
+
+    version_id = _create(client_for("lead"), project).json()["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        job = client_for("lead").post(f"/api/dataset-versions/{version_id}/export/", {"format": "coco"}, format="json")
+    job_id = job.json()["id"]
+    # The worker died halfway through the zip: the job says "running", a partial file is on disk,
+    # and the message died with the in-memory queue.
+    ExportJob.objects.filter(pk=job_id).update(state="running", done=5)
+    part = Path(settings.MEDIA_ROOT, "exports", str(project.pk), f"{project.slug}-v1-coco-png16-{job_id}.zip.part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(b"PK half a zip")
+    sent_tasks.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = recover_exports(timedelta(minutes=30), orphaned=True)
+
+    assert first.resent == [job_id] and sent_tasks == [("workers.export.build", [job_id])]
+    shown = client_for("viewer").get(f"/api/exports/{job_id}/").json()
+    assert shown["state"] == "queued" and shown["done"] == 0 and shown["resent_at"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        second = recover_exports(timedelta(minutes=30), orphaned=True)  # lost again before it ran
+
+    assert second.failed == [job_id] and len(sent_tasks) == 1
+    shown = client_for("viewer").get(f"/api/exports/{job_id}/").json()
+    assert shown["state"] == "failed" and shown["error"].startswith("The export was interrupted twice")
+    assert "Start a new export of this version" in shown["error"] and not part.exists()
+
+
+def test_a_resent_export_builds_the_zip(
+    client_for: Any, project: Any, labelled: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    from skelex_web.exports.services import recover_exports
+
+    version_id = _create(client_for("lead"), project).json()["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        job_id = (
+            client_for("lead")
+            .post(f"/api/dataset-versions/{version_id}/export/", {"format": "csv"}, format="json")
+            .json()["id"]
+        )
+    ExportJob.objects.filter(pk=job_id).update(state="running")
+    with django_capture_on_commit_callbacks(execute=True):
+        recover_exports(timedelta(minutes=30), orphaned=True)
+
+    assert build(sent_tasks[-1][1][0])["state"] == "done"  # what the worker runs for the new message
+    response = client_for("lead").get(f"/api/exports/{job_id}/download/")
+    assert response.status_code == 200 and b"".join(response.streaming_content)[:2] == b"PK"

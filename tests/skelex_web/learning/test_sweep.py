@@ -3,7 +3,6 @@ queued again; images still waiting their turn, recently queued or finished are l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -15,7 +14,6 @@ from django.utils import timezone
 from skelex_web.learning.services import ANALYSIS_TASK, parse_duration, requeue_stuck
 from skelex_web.studies.models import Image
 from tests.factories import ImageFactory
-from tests.services import REDIS_URL, require_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -140,19 +138,6 @@ def test_durations(text: str, seconds: int) -> None:
 
 # --- the broker's side: a real Redis, as Celery's Redis transport lays messages out ---
 
-TEST_BROKER = REDIS_URL.rsplit("/", 1)[0] + "/9"
-
-
-@pytest.fixture
-def redis_broker() -> Iterator[str]:
-    import redis
-
-    require_redis()
-    client = redis.Redis.from_url(TEST_BROKER)
-    client.flushdb()
-    yield TEST_BROKER
-    client.flushdb()
-
 
 @pytest.mark.integration
 def test_images_whose_message_waits_or_is_at_a_worker_are_left_alone(
@@ -178,3 +163,27 @@ def test_images_whose_message_waits_or_is_at_a_worker_are_left_alone(
     assert sorted(result.in_broker) == sorted([at_worker.pk, waiting.pk])
     assert result.requeued == [lost.pk]
     assert sent_tasks == [(ANALYSIS_TASK, [[lost.pk]])]
+
+
+@pytest.mark.integration
+def test_the_command_also_settles_uploads_and_exports_whose_message_was_lost(
+    project: Any, production: None, redis_broker: str, sent_tasks: list, monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    from skelex_web.exports.models import DatasetVersion, ExportJob
+    from skelex_web.studies.models import UploadJob
+
+    monkeypatch.setenv("CELERY_BROKER_URL", redis_broker)  # what Celery reads first
+    long_ago = timezone.now() - timedelta(hours=2)
+    upload = UploadJob.objects.create(project=project, files=3, state="running")  # its files are gone
+    version = DatasetVersion.objects.create(project=project, number=1, manifest="m.json", content_hash="0" * 64)
+    export = ExportJob.objects.create(version=version, format="coco", state="queued")
+    UploadJob.objects.filter(pk=upload.pk).update(created_at=long_ago)
+    ExportJob.objects.filter(pk=export.pk).update(created_at=long_ago)
+
+    out = sweep("--older-than", "30m", capture=django_capture_on_commit_callbacks)
+
+    assert "1 upload job(s) queued or running with no recent change" in out
+    assert f"mark failed 1: {upload.pk}" in out and f"send again 1: {export.pk}" in out
+    assert UploadJob.objects.get(pk=upload.pk).state == "failed"
+    assert sent_tasks == [("workers.export.build", [export.pk])]

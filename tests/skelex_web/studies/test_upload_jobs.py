@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,11 @@ import pytest
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError, connection
+from django.utils import timezone
 
 from skelex_web.studies import uploads
 from skelex_web.studies.models import Image, UploadJob
+from skelex_web.studies.services import ingest_many
 from tests.factories import MembershipFactory, UserFactory
 from tests.workers.imaging.samples import film, jpeg_with_metadata
 from workers.tasks.ingest import import_files
@@ -328,3 +332,160 @@ def test_a_message_delivered_again_after_the_job_is_done_changes_nothing(
     again = deliver(sent)  # a worker died after the job was written, before it acknowledged
     assert again.result["ingested"] == 0 and again.result["image_ids"] == []
     assert UploadJob.objects.values("state", "results", "counts", "finished_at").get(pk=body["job_id"]) == before
+
+
+# --- an upload whose message was lost (skelex_web/recovery.py) -----------------------------------
+
+
+def age(job_id: int, hours: float) -> None:
+    """The job (and its staging folder) as if created ``hours`` ago."""
+    when = timezone.now() - timedelta(hours=hours)
+    UploadJob.objects.filter(pk=job_id).update(created_at=when)
+    folder = UploadJob.objects.get(pk=job_id).staging
+    if folder:
+        stamp = when.timestamp()
+        os.utime(uploads.staging_root() / folder, (stamp, stamp))
+
+
+def recover(capture: Any, **kwargs: Any) -> Any:
+    with capture(execute=True):
+        return uploads.recover_uploads(timedelta(minutes=30), **kwargs)
+
+
+def test_an_upload_lost_with_the_app_is_sent_again_and_finishes(
+    project: Any, client_for: Callable[[str], Any], sent: SentTasks, django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:  # fmt: skip
+    body = upload(client_for("annotator"), project, ("a.png", png(100)), ("b.png", png(101)))
+    lost = message(sent)
+    # The first attempt stored a.png, then the process died: the job says "running" and nothing
+    # will ever finish it (the in-memory queue died with the process).
+    ingest_many(project, uploads.staged_items(lost[1][:1]))
+    UploadJob.objects.filter(pk=body["job_id"]).update(state="running")
+
+    result = recover(django_capture_on_commit_callbacks, orphaned=True)
+
+    assert result.resent == [body["job_id"]] and result.failed == []
+    assert message(sent) == lost and len([c for c in sent.calls if c[0] == TASK]) == 2  # the same files, again
+    job = client_for("annotator").get(body["job_url"]).json()
+    assert job["state"] == "queued" and job["resent_at"] and job["error"] == ""
+    assert deliver(sent).state == "SUCCESS"
+    job = client_for("annotator").get(body["job_url"]).json()
+    assert job["state"] == "done" and job["counts"] == {"ingested": 1, "duplicate": 1, "rejected": 0}
+    assert Image.objects.filter(project=project).count() == 2 and staging(settings) == []
+    assert uploads.recover_uploads(timedelta(minutes=30), orphaned=True).stuck == []  # nothing left to do
+
+
+def test_a_lost_upload_whose_files_are_gone_fails_with_the_reason(
+    project: Any, client_for: Callable[[str], Any], sent: SentTasks, django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:  # fmt: skip
+    body = upload(client_for("annotator"), project, ("a.png", png(102)), ("b.png", png(103)))
+    UploadJob.objects.filter(pk=body["job_id"]).update(state="running")
+    # The task gave up while the database was down: it removed the staged files but could not
+    # write the failure.
+    uploads.discard_staged(message(sent)[1])
+    before = len(sent.calls)
+
+    result = recover(django_capture_on_commit_callbacks, orphaned=True)
+
+    assert result.failed == [body["job_id"]] and result.resent == [] and len(sent.calls) == before
+    job = client_for("annotator").get(body["job_url"]).json()
+    assert job["state"] == "failed" and job["finished_at"]
+    assert job["error"].startswith("The import was interrupted and its staged files are gone")
+    assert job["error"].endswith("uploading again reports them as duplicates.")
+
+
+def test_an_upload_lost_twice_is_not_sent_a_third_time(
+    project: Any, client_for: Callable[[str], Any], sent: SentTasks, django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:  # fmt: skip
+    body = upload(client_for("annotator"), project, ("a.png", png(104)), ("b.png", png(105)))
+    assert recover(django_capture_on_commit_callbacks, orphaned=True).resent == [body["job_id"]]
+    before = len(sent.calls)
+
+    result = recover(django_capture_on_commit_callbacks, orphaned=True)  # lost again (its files kill the worker?)
+
+    assert result.failed == [body["job_id"]] and len(sent.calls) == before
+    job = UploadJob.objects.get(pk=body["job_id"])
+    assert job.state == "failed" and job.error.startswith("The import was interrupted twice")
+    assert staging(settings) == [] and Image.objects.count() == 0
+
+
+def test_a_dry_run_reports_and_changes_nothing(
+    project: Any, client_for: Callable[[str], Any], sent: SentTasks, django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:  # fmt: skip
+    body = upload(client_for("annotator"), project, ("a.png", png(106)), ("b.png", png(107)))
+    age(body["job_id"], hours=2)
+    before, files = len(sent.calls), staging(settings)
+
+    result = recover(django_capture_on_commit_callbacks, orphaned=True, dry_run=True)
+
+    assert result.resent == [body["job_id"]] and "would send again 1" in result.summary()
+    assert len(sent.calls) == before and staging(settings) == files
+    assert UploadJob.objects.get(pk=body["job_id"]).state == "queued"
+
+
+def test_abandoned_staging_folders_go_and_those_in_use_or_recent_stay(
+    project: Any, client_for: Callable[[str], Any], sent: SentTasks, django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:  # fmt: skip
+    body = upload(client_for("annotator"), project, ("a.png", png(108)), ("b.png", png(109)))
+    age(body["job_id"], hours=2)  # its job still waits (and is sent again): its folder stays
+    old_orphan = uploads.stage_files([("DOE_JOHN_1960.png", [png(110)])])[0].parent  # a request that died
+    stamp = (timezone.now() - timedelta(hours=2)).timestamp()
+    os.utime(old_orphan, (stamp, stamp))
+    new_orphan = uploads.stage_files([("c.png", [png(111)])])[0].parent  # being written right now
+
+    result = recover(django_capture_on_commit_callbacks, orphaned=True)
+
+    assert result.folders_removed == [old_orphan.name]
+    assert not old_orphan.exists() and new_orphan.exists()
+    assert uploads.staged_folder_paths(UploadJob.objects.get(pk=body["job_id"]).staging)
+
+
+def test_the_sweep_cannot_tell_lost_from_waiting_without_a_readable_broker(
+    project: Any, client_for: Callable[[str], Any], sent: SentTasks, django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    body = upload(client_for("annotator"), project, ("a.png", png(112)), ("b.png", png(113)))
+    age(body["job_id"], hours=2)
+    before = len(sent.calls)
+
+    result = recover(django_capture_on_commit_callbacks, broker_url="memory://localhost//")
+
+    assert not result.broker_checked and result.resent == result.failed == [] and len(sent.calls) == before
+    assert "none changed" in result.summary()
+    assert UploadJob.objects.get(pk=body["job_id"]).state == "queued"
+
+
+@pytest.mark.integration
+def test_the_sweep_leaves_uploads_the_broker_holds_or_that_are_recent(
+    project: Any, client_for: Callable[[str], Any], sent: SentTasks, redis_broker: str,
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    from celery import Celery
+    from django.conf import settings
+    from kombu import Connection
+
+    client = client_for("annotator")
+    jobs = [upload(client, project, (f"{i}a.png", png(120 + 2 * i)), (f"{i}b.png", png(121 + 2 * i))) for i in range(4)]
+    at_worker, waiting, lost, recent = (j["job_id"] for j in jobs)
+    for job_id in (at_worker, waiting, lost):
+        age(job_id, hours=2)
+    web = Celery("web-elsewhere", broker=redis_broker)  # another process's app: not the patched one
+    web.conf.task_routes = settings.CELERY_TASK_ROUTES
+    messages = {j["job_id"]: args for (name, args, _), j in zip([c for c in sent.calls if c[0] == TASK], jobs)}
+    web.send_task(TASK, args=messages[at_worker], queue="ingest")
+    with Connection(redis_broker) as worker_conn:
+        delivered = worker_conn.SimpleQueue("ingest").get(timeout=5)  # delivered, not acknowledged
+        web.send_task(TASK, args=messages[waiting], queue="ingest")
+        before = len(sent.calls)
+
+        result = recover(django_capture_on_commit_callbacks, broker_url=redis_broker)
+
+        delivered.ack()
+    assert result.broker_checked
+    assert result.stuck == [at_worker, waiting, lost] and result.in_broker == [at_worker, waiting]
+    assert result.resent == [lost] and sent.calls[before:] == [(TASK, messages[lost], "ingest")]
+    assert UploadJob.objects.get(pk=recent).resent_at is None

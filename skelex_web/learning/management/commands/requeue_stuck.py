@@ -1,8 +1,11 @@
-"""``python manage.py requeue_stuck [--older-than 30m] [--dry-run]``: re-queue images whose analysis was lost.
+"""``python manage.py requeue_stuck [--older-than 30m] [--dry-run]``: re-queue work whose message was lost.
 
 The same sweep that celery beat runs every ``REQUEUE_STUCK_EVERY_S`` seconds
 (``workers.sweep.requeue_stuck``), for an operator after an incident (Redis restarted without its
-data, workers down for longer than their retries). Prints what it found and what it sent.
+data, workers down for longer than their retries): images whose analysis was lost are queued
+again; upload and export jobs left queued or running with no message are sent again once, or
+marked failed when there is nothing left to redo (``skelex_web/recovery.py``). Prints what it
+found and what it did.
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from skelex_web.exports.services import recover_exports
 from skelex_web.learning.services import format_duration, parse_duration, requeue_stuck
+from skelex_web.studies.uploads import recover_uploads
 
 
 class Command(BaseCommand):
-    help = "Re-queue images left ingested/queued/analysing whose analysis message the broker no longer holds."
+    help = (
+        "Re-queue images left ingested/queued/analysing, and upload/export jobs left queued/running, "
+        "whose message the broker no longer holds."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         default = format_duration(parse_duration(str(settings.REQUEUE_STUCK_AFTER_S)))
@@ -41,10 +49,16 @@ class Command(BaseCommand):
                 "embedded mode: the analysis queue lives inside the web process, which re-queues pending "
                 "images itself when it starts; restart it instead (or use --dry-run to list them)"
             )
+        dry_run = options["dry_run"]
         try:
-            result = requeue_stuck(older_than, dry_run=options["dry_run"])
+            results = [
+                requeue_stuck(older_than, dry_run=dry_run),
+                recover_uploads(older_than, dry_run=dry_run),
+                recover_exports(older_than, dry_run=dry_run),
+            ]
         except (BrokerError, RedisError, OSError) as exc:
-            raise CommandError(f"the broker could not be read; nothing was changed: {exc}") from exc
-        if options["dry_run"]:
+            raise CommandError(f"the broker could not be read; nothing more was changed: {exc}") from exc
+        if dry_run:
             self.stdout.write("dry run: nothing changed, nothing sent")
-        self.stdout.write(result.summary())
+        for result in results:
+            self.stdout.write(result.summary())

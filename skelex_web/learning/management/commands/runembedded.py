@@ -21,8 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            embedded.start_worker()
-            embedded.requeue_orphans()
+            embedded.start()  # and picks up what the previous run left pending
         except RuntimeError as exc:
             raise CommandError(f"{exc}; with REDIS_URL set, run `celery -A skelex_web worker` instead") from exc
         self.stdout.write(f"serving on http://{options['host']}:{options['port']}/ with an embedded worker")
