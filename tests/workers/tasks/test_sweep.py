@@ -31,6 +31,9 @@ def test_the_scheduled_sweep_requeues_a_lost_image_and_leaves_a_recent_one(
     with django_capture_on_commit_callbacks(execute=True):
         counts = app.tasks[entry["task"]].apply(kwargs=entry["kwargs"]).get()
 
-    assert counts == {"stuck": 1, "in_broker": 0, "requeued": 1, "broker_checked": False}
+    jobs = {"stuck": 0, "in_broker": 0, "resent": 0, "failed": 0}  # none here (tests/skelex_web/learning/test_sweep.py)
+    assert counts == {
+        "stuck": 1, "in_broker": 0, "requeued": 1, "broker_checked": False, "uploads": jobs, "exports": jobs
+    }  # fmt: skip
     assert sent_tasks == [(ANALYSIS_TASK, [[lost.pk]])]
     assert app.amqp.router.route({}, entry["task"])["queue"].name == settings.CELERY_TASK_DEFAULT_QUEUE
