@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
+from seedenv import django_with_ids
 
 
 def png(seed: int) -> bytes:
@@ -25,18 +23,13 @@ def png(seed: int) -> bytes:
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "skelex_web.settings")
-    import django
-
-    django.setup()
+    ids = django_with_ids()
     from django.contrib.auth import get_user_model
 
     from skelex_web.projects.models import Project
     from skelex_web.studies.models import UploadJob
     from skelex_web.studies.uploads import stage_files
 
-    ids = json.loads(os.environ["E2E_IDS"])
     project = Project.objects.get(pk=ids["project"])
     ana = get_user_model().objects.get(username="ana")
     staged = stage_files([("wrist-1.png", [png(501)]), ("wrist-2.png", [png(502)])])

@@ -11,22 +11,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
+from seedenv import django_with_ids
 
 PASSWORD = "e2e-pass-1234"
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "skelex_web.settings")
-    import django
-
-    django.setup()
+    ids = django_with_ids()
     from django.contrib.auth import get_user_model
     from django.core.files.base import ContentFile
 
@@ -35,7 +29,6 @@ def main() -> None:
     from skelex_web.projects.models import Membership, Project
     from skelex_web.studies.models import Image
 
-    ids = json.loads(os.environ["E2E_IDS"])
     project = Project.objects.get(pk=ids["project"])
     backbone = ModelVersion.objects.get(kind="backbone", name="demo")
     project.active_backbone = backbone
