@@ -63,6 +63,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="paired resamples of the seeds for the 95%% intervals (0 = none)",
     )
     p.add_argument("--weight-decay", type=float, default=HeadConfig.weight_decay)
+    p.add_argument(
+        "--hybrid-uncertainty",
+        choices=("entropy", "disagreement"),
+        default="entropy",
+        help="what the hybrid ranks its candidates by: the model's entropy, or a bootstrap ensemble's disagreement",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="images per forward when embedding")
     p.add_argument(
         "--pooling",
@@ -302,6 +308,7 @@ def run(args: argparse.Namespace) -> int:
         split_seed=args.split_seed,
         jobs=args.jobs,
         head_config=HeadConfig(weight_decay=args.weight_decay),
+        hybrid_uncertainty=args.hybrid_uncertainty,
     )
     t0 = time.perf_counter()
     report = simulate(x, t, schema, settings, log=lambda s: print(s, file=sys.stderr))

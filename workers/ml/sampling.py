@@ -109,18 +109,31 @@ def uncertainty(
     return uncertainty_detail(schema, probs, measure, combine)[0]
 
 
-def disagreement(
+def disagreement_detail(
     schema: Schema, member_probs: Sequence[Mapping[str, np.ndarray]], combine: str = DEFAULT_COMBINE
-) -> np.ndarray:
-    """Ensemble disagreement [N]: per head, entropy of the mean minus mean entropy (mutual
-    information), normalised by the head's maximum entropy; combined over heads as uncertainty."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ensemble disagreement [N] and the leading head of each image [N]: per head, entropy of the
+    mean minus mean entropy (mutual information), normalised by the head's maximum entropy;
+    combined over heads as uncertainty."""
     scores = []
     for h in schema.heads:
         stack = np.stack([np.asarray(m[h.name], dtype=np.float64) for m in member_probs])  # [M, N, C]
         mean_h = head_entropy(h, stack.mean(axis=0))
         each_h = np.mean([head_entropy(h, s) for s in stack], axis=0)
         scores.append(np.clip(mean_h - each_h, 0.0, None))
-    return combine_heads(np.stack(scores), combine)[0]
+    return combine_heads(np.stack(scores), combine)
+
+
+def disagreement(
+    schema: Schema, member_probs: Sequence[Mapping[str, np.ndarray]], combine: str = DEFAULT_COMBINE
+) -> np.ndarray:
+    """Ensemble disagreement [N] (see ``disagreement_detail``)."""
+    return disagreement_detail(schema, member_probs, combine)[0]
+
+
+def mean_probs(schema: Schema, member_probs: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The ensemble's mean probabilities per head."""
+    return {h.name: np.mean([m[h.name] for m in member_probs], axis=0) for h in schema.heads}
 
 
 # Below this normalised entropy the model is nearly sure: "uncertain" would mislead (a binary
@@ -201,6 +214,7 @@ def select(
     seed: int = 0,
     random_share: float = 0.1,
     combine: str = DEFAULT_COMBINE,
+    hybrid_uncertainty: str = "entropy",
 ) -> list[Pick]:
     """Picks ``budget`` images to label next.
 
@@ -217,6 +231,8 @@ def select(
         seed: randomness of ``random``, the random share and k-means.
         random_share: share of ``hybrid`` picks drawn at random.
         combine: how per-head uncertainties combine (``max_rank`` or ``mean``, see ``combine_heads``).
+        hybrid_uncertainty: what ``hybrid`` ranks by: ``entropy`` of ``probs`` (default) or
+            ``disagreement`` of ``member_probs``.
 
     Returns:
         Up to ``budget`` picks with distinct indices from the pool, in pick order.
@@ -239,13 +255,9 @@ def select(
     if strategy == "ensemble":
         assert schema is not None and member_probs, "ensemble needs schema and member_probs"
         scores = disagreement(schema, member_probs, combine)
-        mean = {h.name: np.mean([m[h.name] for m in member_probs], axis=0) for h in schema.heads}
+        mean = mean_probs(schema, member_probs)
         return [
-            Pick(
-                int(i),
-                "models disagree: " + explain_uncertain(schema, mean, int(i)).split(": ", 1)[1],
-                float(scores[i]),
-            )
+            Pick(int(i), _reason("models disagree: ", schema, mean, int(i), None), float(scores[i]))
             for i in _top(pool, scores, budget)
         ]
     assert embeddings is not None, f"{strategy} needs embeddings"
@@ -259,7 +271,13 @@ def select(
         return cold_start(embeddings, pool, budget, strata, seed)
     if strategy == "hybrid":
         assert schema is not None and probs is not None, "hybrid needs schema and probs"
-        return hybrid(embeddings, pool, budget, schema, probs, rng, random_share, combine=combine)
+        if hybrid_uncertainty not in ("entropy", "disagreement"):
+            raise ValueError(f"unknown hybrid uncertainty {hybrid_uncertainty!r}; known: entropy, disagreement")
+        members = None
+        if hybrid_uncertainty == "disagreement":
+            assert member_probs, "hybrid by disagreement needs member_probs"
+            members = member_probs
+        return hybrid(embeddings, pool, budget, schema, probs, rng, random_share, combine=combine, member_probs=members)
     raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
 
 
@@ -273,11 +291,22 @@ def hybrid(
     random_share: float = 0.1,
     candidates_per_pick: int = 10,
     combine: str = DEFAULT_COMBINE,
+    member_probs: Sequence[Mapping[str, np.ndarray]] | None = None,
 ) -> list[Pick]:
-    """Uncertain and diverse: the most uncertain of each cluster of the top candidates, plus a random share."""
+    """Uncertain and diverse: the most uncertain of each cluster of the top candidates, plus a random share.
+
+    Uncertainty is the model's predictive entropy, or with ``member_probs`` (a bootstrap ensemble)
+    the members' disagreement: what more labels would settle, not what stays ambiguous however many
+    labels come (an image the features cannot separate has a high entropy but members agree on it).
+    """
     n_random = int(round(budget * random_share))
     n_unc = budget - n_random
-    scores, lead = uncertainty_detail(schema, probs, "entropy", combine)
+    if member_probs:
+        scores, lead = disagreement_detail(schema, member_probs, combine)
+        probs, prefix = mean_probs(schema, member_probs), "models disagree: "
+    else:
+        scores, lead = uncertainty_detail(schema, probs, "entropy", combine)
+        prefix = ""
     cand = _top(pool, scores, min(len(pool), candidates_per_pick * max(n_unc, 1)))
     picks: list[Pick] = []
     taken: set[int] = set()
@@ -287,19 +316,27 @@ def hybrid(
             members = cand[labels == c]
             if len(members):
                 best = int(_top(members, scores, 1)[0])
-                picks.append(Pick(best, explain_uncertain(schema, probs, best, int(lead[best])), float(scores[best])))
+                picks.append(Pick(best, _reason(prefix, schema, probs, best, int(lead[best])), float(scores[best])))
                 taken.add(best)
         for i in cand:  # empty clusters (duplicates in the data): fall back to the next most uncertain
             if len(picks) >= n_unc:
                 break
             if int(i) not in taken:
-                picks.append(Pick(int(i), explain_uncertain(schema, probs, int(i), int(lead[i])), float(scores[i])))
+                picks.append(Pick(int(i), _reason(prefix, schema, probs, int(i), int(lead[i])), float(scores[i])))
                 taken.add(int(i))
     rest = np.array([i for i in pool if int(i) not in taken], dtype=np.int64)
     k = min(budget - len(picks), len(rest))
     for i in rng.choice(rest, size=k, replace=False) if k > 0 else []:
         picks.append(Pick(int(i), "random: keeps the labelled set representative", float(scores[i])))
     return picks
+
+
+def _reason(prefix: str, schema: Schema, probs: Mapping[str, np.ndarray], i: int, head: int | None) -> str:
+    """``explain_uncertain``, or with a prefix ("models disagree: ") the same probability after it."""
+    text = explain_uncertain(schema, probs, i, head)
+    if not prefix:
+        return text
+    return prefix + text.split(": ", 1)[1].removesuffix(" (least certain left)")
 
 
 def cold_start(

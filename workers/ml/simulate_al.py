@@ -69,6 +69,7 @@ class SimulationSettings:
     test_fraction: float = 0.3
     split_seed: int = 0
     ensemble_members: int = 5
+    hybrid_uncertainty: str = "entropy"  # or "disagreement": of a bootstrap ensemble (sampling.hybrid)
     head_config: HeadConfig | None = None
     bootstrap: int = 2000
     splits: int = 1
@@ -131,13 +132,15 @@ def run_strategy(
         kwargs: dict[str, Any] = dict(n=len(emb), labelled=lab, exclude=test_idx, seed=seed * 1000 + r)
         if strategy in ("entropy", "margin", "hybrid"):
             kwargs.update(schema=schema, probs=model.predict_proba(emb, calibrated=False))
-        if strategy == "ensemble":
+        if strategy == "ensemble" or (strategy == "hybrid" and settings.hybrid_uncertainty == "disagreement"):
             members = bootstrap_ensemble(
                 emb[lab], _subset(targets, lab), schema, settings.ensemble_members, cfg, seed + r
             )
             kwargs.update(schema=schema, member_probs=[m.predict_proba(emb, calibrated=False) for m in members])
         if strategy in ("kcenter", "hybrid", "cold_start"):
             kwargs.update(embeddings=emb)
+        if strategy == "hybrid":
+            kwargs.update(hybrid_uncertainty=settings.hybrid_uncertainty)
         picks = select(strategy, settings.budget, **kwargs)
         labelled += [p.index for p in picks]
     return curves
@@ -369,6 +372,8 @@ def _simulate(
         "rounds": settings.rounds,
         "initial": settings.initial,
         "test_fraction": settings.test_fraction,
+        "hybrid_uncertainty": settings.hybrid_uncertainty,
+        "weight_decay": (settings.head_config or HeadConfig()).weight_decay,
         "n_images": int(n),
         "n_pool": int((~tests[0]).sum()),
         "n_test": int(tests[0].sum()),

@@ -190,3 +190,30 @@ def test_a_nearly_sure_image_is_not_called_uncertain_and_no_probability_reads_as
     )
     # p = 0.03 for a binary head is just under the line (normalised entropy ~0.19).
     assert explain_uncertain(schema, probs, 2).startswith("nearly sure: p(fractured) = 0.03")
+
+
+def test_hybrid_by_disagreement_skips_what_the_members_agree_is_ambiguous() -> None:
+    # Images 0-99: every member says p = 0.5 (ambiguous however many labels come: the highest
+    # entropy, no disagreement). Images 100-199: the members split, p = 0.1 against p = 0.9.
+    schema = Schema.from_dict({"heads": [{"name": "fractured", "kind": "binary", "classes": ["no", "yes"]}]})
+    emb = np.random.default_rng(0).normal(size=(N, 4)).astype(np.float32)
+    low = np.arange(N) < 100
+
+    def binary(q: np.ndarray) -> dict[str, np.ndarray]:
+        return {"fractured": np.stack([1 - q, q], axis=1)}
+
+    members = [binary(np.where(low, 0.5, 0.1)), binary(np.where(low, 0.5, 0.9))]
+    model = binary(np.where(low, 0.5, 0.3))  # the single model: most uncertain about 0-99
+    kw = dict(n=N, embeddings=emb, schema=schema, probs=model, member_probs=members, seed=0)
+
+    by_entropy = [p for p in select("hybrid", 10, **kw) if not p.reason.startswith("random:")]
+    by_disagreement = [
+        p for p in select("hybrid", 10, hybrid_uncertainty="disagreement", **kw) if not p.reason.startswith("random:")
+    ]
+
+    assert len(by_entropy) == len(by_disagreement) == 9
+    assert all(p.index < 100 for p in by_entropy)
+    assert all(p.index >= 100 for p in by_disagreement)
+    assert {p.reason for p in by_disagreement} == {"models disagree: p(fractured) = 0.50"}
+    with pytest.raises(ValueError, match="unknown hybrid uncertainty"):
+        select("hybrid", 10, hybrid_uncertainty="margin", **kw)

@@ -257,3 +257,18 @@ def test_auto_embeddings_skip_unreadable_images(tmp_path: Path) -> None:
     assert ids == ["a.png", "b.jpg"]
     assert emb.shape == (2, 384) and emb.dtype == np.float16  # mean + max of the 192-d tokens (default pooling)
     np.testing.assert_allclose(np.linalg.norm(emb.astype(np.float32), axis=1), 1.0, atol=1e-2)
+
+
+def test_hybrid_by_ensemble_disagreement_also_finds_the_rare_class() -> None:
+    x, t = rare_boundary()
+    settings = SimulationSettings(
+        strategies=("random", "hybrid"), seeds=3, budget=10, rounds=6, initial=10, hybrid_uncertainty="disagreement"
+    )
+    report = simulate(x, t, BINARY, settings)
+    s = report["heads"]["abnormal"]["strategies"]
+    assert s["hybrid"]["auc_curve"] > s["random"]["auc_curve"] + 0.02
+    assert report["settings"]["hybrid_uncertainty"] == "disagreement"
+    by_entropy = simulate(
+        x, t, BINARY, SimulationSettings(strategies=("random", "hybrid"), seeds=3, budget=10, rounds=6, initial=10)
+    )
+    assert by_entropy["heads"]["abnormal"]["strategies"]["hybrid"]["curve"] != s["hybrid"]["curve"]  # it is used
