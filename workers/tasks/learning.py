@@ -12,6 +12,8 @@ rest of the queue is left as it is, and no new round is recorded.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -90,10 +92,21 @@ def retrain(project_id: int, reason: str = "on demand", seed: int = 0, rank_only
         retrain_finished(project_id)
 
 
-def _reusable_heads(project: Project, n_labelled: int, dim: int) -> tuple[ModelVersion, HeadsModel] | None:
-    """The latest heads if they were trained on ``n_labelled`` images of embeddings of size ``dim``."""
+def _labels_digest(ids: list[int], per_image: list[dict[str, Any]], labelled: list[int]) -> str:
+    """A fingerprint of the answers the heads learn from: an edited answer, or one labelled image
+    swapped for another, changes it even when the number of labelled images stays the same."""
+    payload = json.dumps([[ids[k], per_image[k]] for k in labelled], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _reusable_heads(
+    project: Project, labels_digest: str, backbone_id: int | None, dim: int
+) -> tuple[ModelVersion, HeadsModel] | None:
+    """The latest heads if they learned exactly these answers from this backbone's embeddings (of size ``dim``)."""
     last = ModelVersion.objects.filter(project=project, kind=ModelKind.HEADS).order_by("-created_at", "-id").first()
-    if last is None or int((last.metrics or {}).get("n_labelled", -1)) != n_labelled:
+    if last is None or (last.metrics or {}).get("labels_digest") != labels_digest:
+        return None
+    if (last.config or {}).get("backbone") != backbone_id:  # another backbone's features, maybe of the same size
         return None
     try:
         model = HeadsModel.load(last.checkpoint)
@@ -131,14 +144,18 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
     }
     # Open in a viewer now: not put at the head of anyone else's queue.
     claimed = sorted(position[i] for i in Image.objects.filter(fresh_claim(), pk__in=ids).values_list("id", flat=True))
-    reused = _reusable_heads(project, len(labelled), emb.shape[1]) if (rank_only and labelled) else None
+    digest = _labels_digest(ids, per_image, labelled)
+    backbone_id = backbone.pk if backbone else None
+    reused = _reusable_heads(project, digest, backbone_id, emb.shape[1]) if (rank_only and labelled) else None
     # What the project page's progress bar calls it: no heads are trained with no labels or when
     # the latest heads are reused; the queue is only ordered.
     job = "retrain" if labelled and reused is None else "ranking"
     events.publish(project.pk, "job.progress", {"job": job, "done": 0, "total": 3})
 
     heads_mv = None
-    summary: dict[str, Any] = {"n_images": len(ids), "n_labelled": len(labelled), "reason": reason}
+    summary: dict[str, Any] = {
+        "n_images": len(ids), "n_labelled": len(labelled), "labels_digest": digest, "reason": reason
+    }  # fmt: skip
     if stale:
         summary["left_out"] = (
             f"{stale} images have embeddings of another size (analysed with an earlier embedding "
@@ -162,7 +179,7 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
                 name=f"{project.slug} heads round {ModelVersion.objects.filter(project=project).count() + 1}",
                 project=project,
                 checkpoint=str(path),
-                config={"backbone": backbone.pk if backbone else None, "reason": reason, "schema": schema.to_dict()},
+                config={"backbone": backbone_id, "reason": reason, "schema": schema.to_dict()},
                 metrics=summary,
             )
         probs = model.predict_proba(emb)

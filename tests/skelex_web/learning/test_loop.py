@@ -273,3 +273,36 @@ def test_the_progress_bar_names_a_round_that_trains_nothing_as_ordering_the_queu
     jobs.clear()
     retrain(project.pk, rank_only=True)  # nothing new to learn: the latest heads are reused
     assert set(jobs) == {"ranking"}
+
+
+def test_heads_are_not_reused_after_an_edited_answer_or_for_another_backbone(
+    pool: list[Image], project: Any, personas: Any
+) -> None:
+    for image in pool[:10] + pool[20:30]:
+        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+    retrain(project.pk)
+    assert "reused" in retrain(project.pk, reason="new images analysed", rank_only=True)
+
+    # A reviewer corrects one answer: still 20 labelled images, but not the answers the heads learned.
+    AnnotationFactory(
+        image=pool[0], author=personas["reviewer"], kind="head", head="abnormal", value="no",
+        x0=None, y0=None, x1=None, y1=None, reviewed=True,
+    )  # fmt: skip
+    summary = retrain(project.pk, reason="new images analysed", rank_only=True)
+    assert "reused" not in summary and summary["n_labelled"] == 20
+    assert "reused" in retrain(project.pk, reason="new images analysed", rank_only=True)  # now they match again
+
+    # Another backbone with embeddings of the same size (32): the heads never saw its features.
+    other = ModelVersionFactory()
+    for image in pool:
+        v = np.random.default_rng(image.pk).normal(size=32).astype(np.float32)
+        Embedding.objects.create(
+            image=image, model_version=other, dim=32, vector=(v / np.linalg.norm(v)).astype("<f2").tobytes()
+        )
+    project.active_backbone = other
+    project.save()
+    summary = retrain(project.pk, reason="new images analysed", rank_only=True)
+    assert "reused" not in summary
+    assert (
+        ModelVersion.objects.filter(project=project, kind="heads").latest("created_at").config["backbone"] == other.pk
+    )
