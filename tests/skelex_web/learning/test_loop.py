@@ -41,6 +41,12 @@ def answer(image: Image, user: Any, value: str) -> None:
     )
 
 
+def answer_twenty(pool: list[Image], user: Any) -> None:
+    """10 of the abnormal images answered yes and 10 of the normal ones no."""
+    for image in pool[:10] + pool[20:30]:
+        answer(image, user, "yes" if image in pool[:20] else "no")
+
+
 def test_retrain_is_requested_after_n_new_labels(
     pool: list[Image], project: Any, client_for: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -64,8 +70,7 @@ def test_retrain_is_requested_after_n_new_labels(
 def test_a_round_trains_heads_writes_suggestions_and_orders_the_queue(
     pool: list[Image], project: Any, personas: Any, sent_tasks: list
 ) -> None:
-    for image in pool[:10] + pool[20:30]:
-        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+    answer_twenty(pool, personas["annotator"])
     summary = retrain(project.pk)
 
     mv = ModelVersion.objects.get(project=project, kind="heads")
@@ -115,8 +120,7 @@ def test_a_round_after_an_embedding_change_trains_on_one_size_and_says_what_it_l
     # Five images were re-analysed with a wider embedding (e.g. mean+max pooling); the rest not yet.
     for image in pool[10:15]:
         Embedding.objects.filter(image=image).update(dim=64, vector=np.ones(64, "<f2").tobytes())
-    for image in pool[:10] + pool[20:30]:
-        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+    answer_twenty(pool, personas["annotator"])
     summary = retrain(project.pk)
     assert summary["n_images"] == 35 and summary["n_labelled"] == 20
     assert "5 images have embeddings of another size" in summary["left_out"]
@@ -205,8 +209,7 @@ def test_a_new_project_gets_its_cold_start_order_once_its_images_are_analysed(
 def test_images_analysed_after_a_round_are_ranked_by_its_heads_without_a_new_round(
     pool: list[Image], project: Any, personas: Any
 ) -> None:
-    for image in pool[:10] + pool[20:30]:
-        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+    answer_twenty(pool, personas["annotator"])
     retrain(project.pk)
     first = ModelVersion.objects.get(project=project, kind="heads")
     # New images arrive and are analysed: unranked, at the end of the queue.
@@ -278,8 +281,7 @@ def test_the_progress_bar_names_a_round_that_trains_nothing_as_ordering_the_queu
 def test_heads_are_not_reused_after_an_edited_answer_or_for_another_backbone(
     pool: list[Image], project: Any, personas: Any
 ) -> None:
-    for image in pool[:10] + pool[20:30]:
-        answer(image, personas["annotator"], "yes" if image in pool[:20] else "no")
+    answer_twenty(pool, personas["annotator"])
     retrain(project.pk)
     assert "reused" in retrain(project.pk, reason="new images analysed", rank_only=True)
 
