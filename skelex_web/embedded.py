@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -123,8 +124,6 @@ def recover_orphan_jobs() -> None:
     Their messages died with the previous process's in-memory queue (``skelex_web/recovery.py``).
     Staging folders untouched for ``REQUEUE_STUCK_AFTER_S`` that no job uses are removed.
     """
-    from datetime import timedelta
-
     from skelex_web.exports.services import recover_exports
     from skelex_web.studies.uploads import recover_uploads
 

@@ -21,12 +21,66 @@ was sent again once already and is stuck again (a job that kills its worker must
 marked failed with a message that says what happened and what to do.
 
 Each job kind's rules live beside its service: ``studies.uploads.recover_uploads`` and
-``exports.services.recover_exports``; this module holds what they report.
+``exports.services.recover_exports``; this module holds the step they share (which jobs are lost)
+and what they report.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+
+from skelex_web import broker
+
+logger = logging.getLogger(__name__)
+Call = tuple[list[Any], dict[str, Any]]
+
+
+def lost_candidates(
+    waiting: QuerySet[Any],
+    fields: Sequence[str],
+    task_name: str,
+    cutoff: datetime,
+    *,
+    orphaned: bool,
+    broker_url: str | None,
+) -> tuple[list[tuple[Any, ...]], list[Call] | None]:
+    """The waiting jobs that may be lost, locked, and the broker's ``task_name`` messages.
+
+    Call inside a transaction. ``waiting``: the job kind's queued and running rows. Returns the
+    ``fields`` of each (the first must be ``pk``), in id order, skipping rows a concurrent sweep
+    holds; all of them when ``orphaned``, else those created before ``cutoff``. The messages are
+    ``[]`` when ``orphaned`` (none survives) and None when the broker cannot be read.
+
+    Raises:
+        kombu / redis connection errors: the broker is unreachable.
+    """
+    rows = waiting.select_for_update(skip_locked=True, of=("self",))
+    if not orphaned:
+        rows = rows.filter(created_at__lt=cutoff)
+    stuck = list(rows.order_by("pk").values_list(*fields))
+    return stuck, [] if orphaned else broker.pending_calls(task_name, broker_url)
+
+
+def send_again(task_name: str, args: list[Any], what: str, **options: Any) -> None:
+    """Sends a lost job's task again (after commit); a broker that refuses is logged, not raised:
+    the next sweep finds the job again and, sent once already, fails it."""
+    from skelex_web.celery import app
+
+    try:
+        app.send_task(task_name, args=args, **options)
+    except Exception:  # kombu raises many types for a broker that is down
+        logger.exception("could not send %s again", what)
+
+
+def not_inspected(kind: str, stuck: list[tuple[Any, ...]], dry_run: bool) -> JobSweep:
+    """The report of a sweep that could not read the broker: nothing decided, nothing changed."""
+    return JobSweep(kind, [r[0] for r in stuck], [], [], [], broker_checked=False, dry_run=dry_run)
 
 
 def format_ids(ids: list[int], limit: int = 20) -> str:

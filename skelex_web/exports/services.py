@@ -20,10 +20,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from skelex_web import broker
 from skelex_web.audit.services import record as audit
 from skelex_web.projects.models import Project
-from skelex_web.recovery import JobSweep
+from skelex_web.recovery import JobSweep, lost_candidates, not_inspected, send_again
 
 from . import snapshot
 from .models import DatasetVersion, ExportFormat, ExportJob, ImageMode, JobState
@@ -205,22 +204,23 @@ def recover_exports(
     """
     now = timezone.now()
     with transaction.atomic():
-        waiting = ExportJob.objects.select_for_update(skip_locked=True, of=("self",)).filter(state__in=_WAITING)
-        if not orphaned:
-            waiting = waiting.filter(created_at__lt=now - older_than)
-        stuck = list(waiting.order_by("pk").values_list("pk", "resent_at", "version__project_id"))
-        held: set[int] = set()
-        if not orphaned:
-            calls = broker.pending_calls(EXPORT_TASK, broker_url)
-            if calls is None:
-                return JobSweep("export job", [r[0] for r in stuck], [], [], [], broker_checked=False, dry_run=dry_run)
-            held = {int(args[0]) for args, _ in calls if args}
+        stuck, calls = lost_candidates(
+            ExportJob.objects.filter(state__in=_WAITING),
+            ("pk", "resent_at", "version__project_id"),
+            EXPORT_TASK,
+            now - older_than,
+            orphaned=orphaned,
+            broker_url=broker_url,
+        )
+        if calls is None:
+            return not_inspected("export job", stuck, dry_run)
+        held = {int(args[0]) for args, _ in calls if args}
         resent = [pk for pk, resent_at, _ in stuck if pk not in held and resent_at is None]
         failed = [pk for pk, resent_at, _ in stuck if pk not in held and resent_at is not None]
         if not dry_run:
             for pk in resent:
                 ExportJob.objects.filter(pk=pk).update(state=JobState.QUEUED, done=0, error="", resent_at=now)
-                transaction.on_commit(lambda pk=pk: _send_build(pk))
+                transaction.on_commit(lambda pk=pk: send_again(EXPORT_TASK, [pk], f"export job {pk}"))
             ExportJob.objects.filter(pk__in=failed, state__in=_WAITING).update(
                 state=JobState.FAILED, error=EXPORT_TWICE, finished_at=now
             )
@@ -242,15 +242,6 @@ def recover_exports(
     if result.changed:
         logger.warning("lost export sweep: %s", result.summary().replace("\n", "; "))
     return result
-
-
-def _send_build(job_id: int) -> None:
-    from skelex_web.celery import app
-
-    try:
-        app.send_task(EXPORT_TASK, args=[job_id])
-    except Exception:  # broker down: the next sweep finds the job again and, sent once already, fails it
-        logger.exception("could not send export job %s again", job_id)
 
 
 def export_now(*, version: DatasetVersion, fmt: str, images: str, actor: Any = None) -> ExportJob:

@@ -36,9 +36,8 @@ from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from skelex_web import broker
 from skelex_web.projects.models import Project
-from skelex_web.recovery import JobSweep
+from skelex_web.recovery import JobSweep, lost_candidates, not_inspected, send_again
 
 from .ingest_sources import is_zip
 from .models import UploadJob, UploadState
@@ -302,22 +301,24 @@ def recover_uploads(
     now = timezone.now()
     cutoff = now - older_than
     with transaction.atomic():
-        waiting = UploadJob.objects.select_for_update(skip_locked=True).filter(state__in=_WAITING)
-        if not orphaned:
-            waiting = waiting.filter(created_at__lt=cutoff)
-        stuck = list(waiting.order_by("pk").values_list("pk", "staging", "resent_at", "project_id", "uploader_id"))
+        stuck, calls = lost_candidates(
+            UploadJob.objects.filter(state__in=_WAITING),
+            ("pk", "staging", "resent_at", "project_id", "uploader_id"),
+            IMPORT_TASK,
+            cutoff,
+            orphaned=orphaned,
+            broker_url=broker_url,
+        )
+        if calls is None:
+            return not_inspected("upload job", stuck, dry_run)
         held_jobs: set[int] = set()
         held_folders: set[str] = set()
-        if not orphaned:
-            calls = broker.pending_calls(IMPORT_TASK, broker_url)
-            if calls is None:
-                return JobSweep("upload job", [r[0] for r in stuck], [], [], [], broker_checked=False, dry_run=dry_run)
-            for args, kwargs in calls:
-                job_id = args[3] if len(args) > 3 else kwargs.get("job_id")
-                if job_id is not None:
-                    held_jobs.add(int(job_id))
-                paths = args[1] if len(args) > 1 else kwargs.get("paths") or []
-                held_folders.update(Path(str(p).split("\t", 1)[-1]).parent.name for p in paths)
+        for args, kwargs in calls:
+            job_id = args[3] if len(args) > 3 else kwargs.get("job_id")
+            if job_id is not None:
+                held_jobs.add(int(job_id))
+            paths = args[1] if len(args) > 1 else kwargs.get("paths") or []
+            held_folders.update(Path(str(p).split("\t", 1)[-1]).parent.name for p in paths)
         resent, failed = [], []
         for pk, folder, resent_at, project_id, uploader_id in stuck:
             if pk in held_jobs:
@@ -337,7 +338,11 @@ def recover_uploads(
                     state=UploadState.QUEUED, task_id=task_id, resent_at=now, error="", started_at=None
                 )
                 args = [project_id, paths, uploader_id, pk]
-                transaction.on_commit(lambda a=args, t=task_id: _send_import(a, t))
+                transaction.on_commit(
+                    lambda a=args, t=task_id, pk=pk: send_again(
+                        IMPORT_TASK, a, f"upload job {pk}", queue="ingest", task_id=t
+                    )
+                )
             for pk, reason, _ in failed:
                 UploadJob.objects.filter(pk=pk, state__in=_WAITING).update(
                     state=UploadState.FAILED, error=reason + _STORED_STAY, finished_at=now, staging=""
@@ -376,15 +381,6 @@ def _abandoned_folders(cutoff: datetime, keep: set[str]) -> list[str]:
         except OSError:  # removed meanwhile
             continue
     return sorted(found)
-
-
-def _send_import(args: list[Any], task_id: str) -> None:
-    from skelex_web.celery import app
-
-    try:
-        app.send_task(IMPORT_TASK, args=args, queue="ingest", task_id=task_id)
-    except Exception:  # broker down: the next sweep finds the job again and, sent once already, fails it
-        logger.exception("could not send upload job %s again", args[3])
 
 
 # --- one request's files: inline or queued -------------------------------------------------------

@@ -273,10 +273,9 @@ def select(
         assert schema is not None and probs is not None, "hybrid needs schema and probs"
         if hybrid_uncertainty not in ("entropy", "disagreement"):
             raise ValueError(f"unknown hybrid uncertainty {hybrid_uncertainty!r}; known: entropy, disagreement")
-        members = None
-        if hybrid_uncertainty == "disagreement":
-            assert member_probs, "hybrid by disagreement needs member_probs"
-            members = member_probs
+        by_disagreement = hybrid_uncertainty == "disagreement"
+        assert member_probs or not by_disagreement, "hybrid by disagreement needs member_probs"
+        members = member_probs if by_disagreement else None
         return hybrid(embeddings, pool, budget, schema, probs, rng, random_share, combine=combine, member_probs=members)
     raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
 
