@@ -1,7 +1,7 @@
 // Queue mode: Next asks the server's queue, passing what was passed over; claims are renewed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { QUEUE_EMPTY, SKIPPED_MAX, holderNotice, nextInQueue, readSkipped, refreshClaim, writeSkipped } from "../src/viewer/queue.js";
+import { QUEUE_EMPTY, SKIPPED_MAX, holderNotice, nextInQueue, readSkipped, refreshClaim, releaseUrl, writeSkipped } from "../src/viewer/queue.js";
 
 const queue = { next_api: "/api/projects/7/queue/next/", viewer_url: "/projects/7/images/{id}/?queue=1" };
 
@@ -70,11 +70,23 @@ test("the list of passed-over images is bounded and survives junk in storage", (
 });
 
 test("a renewed claim reports who holds the image instead, and says so once per new holder", async () => {
-  assert.deepEqual(await refreshClaim(server({ ok: true, status: 200, data: { claimed: true } }).request, "/c/"), { holder: null });
-  assert.deepEqual(await refreshClaim(server({ ok: false, status: 409, data: { claimed_by: "rui" } }).request, "/c/"), { holder: "rui" });
+  const at = "2026-11-29T12:00:00.123456+00:00";
+  const renewed = server({ ok: true, status: 200, data: { claimed: true, claimed_at: at } });
+  assert.deepEqual(await refreshClaim(renewed.request, "/c/"), { holder: null, at });
+  const taken = server({ ok: false, status: 409, data: { claimed_by: "rui" } });
+  assert.deepEqual(await refreshClaim(taken.request, "/c/"), { holder: "rui", at: null });
   // Offline: not "nobody holds it" (the page keeps what it shows until the next renewal).
   assert.equal(await refreshClaim(server({ ok: false, status: 0, data: {} }).request, "/c/"), null);
   assert.equal(holderNotice(null, null), null);
   assert.equal(holderNotice("rui", "rui"), null); // already shown (or on the page from the start)
   assert.match(holderNotice(null, "rui")?.text ?? "", /^rui has this image open now/);
+});
+
+test("leaving hands back only the claim this viewer made, and nothing when someone else holds the image", () => {
+  const at = "2026-11-29T12:00:00.123456+00:00";
+  // The "+" of the offset must survive the query string, or the server reads a space.
+  assert.equal(releaseUrl("/api/images/5/claim/", null, at), "/api/images/5/claim/?at=2026-11-29T12%3A00%3A00.123456%2B00%3A00");
+  assert.equal(releaseUrl("/c/?x=1", null, at)?.startsWith("/c/?x=1&at="), true);
+  assert.equal(releaseUrl("/c/", "rui", at), null); // rui's claim is not this viewer's to end
+  assert.equal(releaseUrl("/c/", null, null), null); // no claim made (offline at the first renewal)
 });

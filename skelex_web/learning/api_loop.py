@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -68,20 +69,33 @@ class QueueNextView(APIView):
 
 
 class ClaimView(APIView):
-    """POST: mark an image open in your viewer; DELETE: release it. 409 when someone else holds it."""
+    """POST: mark an image open in your viewer (``claimed_at`` names the claim); DELETE: release
+    yours, or with ``?at=<claimed_at>`` only that claim (what a viewer sends when it leaves the
+    image). 409 when someone else holds it."""
 
     def post(self, request: Request, image_id: int) -> Response:
         image = get_object_or_404(visible(Image.objects.all(), request.user), pk=image_id)
         require_role(request.user, image.project, Role.ANNOTATOR)
-        if not loop.claim(image, request.user):
+        at = loop.claim(image, request.user)
+        if at is None:
             image.refresh_from_db()
             holder = image.claimed_by.username if image.claimed_by else ""
             return Response({"detail": f"Open in {holder}'s viewer.", "claimed_by": holder}, status=409)
-        return Response({"claimed": True})
+        return Response({"claimed": True, "claimed_at": at.isoformat()})
 
     def delete(self, request: Request, image_id: int) -> Response:
         image = get_object_or_404(visible(Image.objects.all(), request.user), pk=image_id)
-        Image.objects.filter(pk=image.pk, claimed_by=request.user).update(claimed_by=None, claimed_at=None)
+        raw = request.query_params.get("at")
+        at = None
+        if raw is not None:
+            try:
+                at = parse_datetime(raw)
+            except ValueError:
+                at = None
+            if at is None:
+                detail = f"'at' must be the claim's time as the claim returned it (ISO 8601), not {raw[:40]!r}."
+                return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+        loop.release(image, request.user, at=at)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

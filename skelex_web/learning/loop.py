@@ -8,7 +8,7 @@ images (project setting, default 20) and on demand by a lead.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
@@ -138,15 +138,26 @@ def claim_next(project: Project, user: Any, *, skip: list[int] | None = None) ->
     return image
 
 
-def claim(image: Image, user: Any) -> bool:
-    """Marks ``image`` open in ``user``'s viewer unless someone else holds a fresh claim."""
+def claim(image: Image, user: Any) -> datetime | None:
+    """Marks ``image`` open in ``user``'s viewer unless someone else holds a fresh claim. Returns the
+    claim's time, which names this claim for ``release`` (None: someone else holds the image)."""
     now = timezone.now()
     updated = (
         Image.objects.filter(pk=image.pk)
         .filter(Q(claimed_by__isnull=True) | Q(claimed_by=user) | Q(claimed_at__lte=now - CLAIM_TTL))
         .update(claimed_by=user, claimed_at=now)
     )
-    return bool(updated)
+    return now if updated else None
+
+
+def release(image: Image, user: Any, *, at: datetime | None = None) -> bool:
+    """Ends ``user``'s claim on ``image`` (never anyone else's). With ``at``, only the claim made or
+    renewed at that moment: a viewer leaving an image must not release the claim that the same
+    user's next page (a reload, another tab) has made since. True when a claim was released."""
+    rows = Image.objects.filter(pk=image.pk, claimed_by=user)
+    if at is not None:
+        rows = rows.filter(claimed_at=at)
+    return bool(rows.update(claimed_by=None, claimed_at=None))
 
 
 def open_elsewhere(images: list[int], user: Any) -> dict[int, str]:

@@ -141,11 +141,13 @@ def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse
     project = _project(request, project_id)
     image = get_object_or_404(Image, pk=image_id, project=project)
     can_edit = has_role(request.user, project, Role.ANNOTATOR)
-    holder = None
+    holder = claimed_at = None
     # Open in this viewer: the active-learning queue hands it to no one else meanwhile. Someone
     # else's fresh claim is kept, and this viewer says whose it is.
-    if can_edit and not loop.claim(image, request.user):
-        holder = loop.open_elsewhere([image.pk], request.user).get(image.pk)
+    if can_edit:
+        claimed_at = loop.claim(image, request.user)
+        if claimed_at is None:
+            holder = loop.open_elsewhere([image.pk], request.user).get(image.pk)
     # Queue mode (from "Label next"): Next asks the queue for the next image handed to you alone,
     # skipping labelled images and those open elsewhere, instead of walking the worklist.
     queue: dict[str, str] | None = None
@@ -186,6 +188,7 @@ def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse
         "queue": queue,
         "claim_url": reverse("image-claim", args=[image.pk]) if can_edit else None,
         "open_elsewhere": holder,
+        "claimed_at": claimed_at.isoformat() if claimed_at else None,
     }
     return render(
         request,

@@ -5,6 +5,7 @@ claims made here do not reach the shared server's tests."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,9 +62,12 @@ def test_two_annotators_work_the_queue_without_meeting(own_app: LiveApp, browser
     assert _image_of(own_app, rui.url) == small  # not ana's
     assert rui.locator("[data-testid=open-elsewhere]").count() == 0
 
-    # The worklist shows rui whose viewer the top image is open in.
-    rui.goto(f"{own_app.url}/projects/{own_app.ids['project']}/worklist/")
-    assert rui.locator(f"[data-image='{big}'] .open-elsewhere").inner_text() == "open: ana"
+    # The worklist (in another tab: leaving the viewer would hand the small image back) shows rui
+    # whose viewer the top image is open in.
+    rui_list = rui_ctx.new_page()
+    rui_list.goto(f"{own_app.url}/projects/{own_app.ids['project']}/worklist/")
+    assert rui_list.locator(f"[data-image='{big}'] .open-elsewhere").inner_text() == "open: ana"
+    rui_list.close()
 
     # Ana's Next: the only other image is open in rui's viewer, so she stays where she is.
     _next(ana)
@@ -77,9 +81,8 @@ def test_two_annotators_work_the_queue_without_meeting(own_app: LiveApp, browser
         rows(own_app.db, "select claimed_by_id from studies_image where id=?", big)[0][0] == own_app.ids["users"]["ana"]
     )
 
-    # Rui's claim on the small image ends (as after ten idle minutes): ana's Next hands it to her.
-    with_rui = "update studies_image set claimed_by_id=null, claimed_at=null where id=?"
-    rows(own_app.db, with_rui, small)
+    # Rui left the small image for ana's, which handed it back to the queue: ana's Next gets it.
+    _wait_released(own_app, small)
     _next(ana)
     assert _image_of(own_app, ana.url) == small
     # Nothing left but the image she passed over: she is told, and the next Next goes back to it.
@@ -100,6 +103,44 @@ def test_two_annotators_work_the_queue_without_meeting(own_app: LiveApp, browser
     assert (
         rows(own_app.db, "select claimed_by_id from studies_image where id=?", big)[0][0] == own_app.ids["users"]["rui"]
     )
+
+    ana_ctx.close()
+    rui_ctx.close()
+    assert errors == []
+
+
+def _holder(app: LiveApp, image: int) -> int | None:
+    return rows(app.db, "select claimed_by_id from studies_image where id=?", image)[0][0]  # type: ignore[no-any-return]
+
+
+def _wait_released(app: LiveApp, image: int) -> None:
+    """Waits for a closed viewer's release (sent as the page goes, answered by nobody)."""
+    deadline = time.monotonic() + 10
+    while _holder(app, image) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _holder(app, image) is None
+
+
+def test_closing_the_viewer_hands_the_image_back_to_the_queue_at_once(own_app: LiveApp, browser: Any) -> None:
+    big = own_app.ids["big"]
+    rows(own_app.db, "update studies_image set claimed_by_id=null, claimed_at=null")
+    errors: list[str] = []
+    ana_ctx, ana = signed_in_page(browser, own_app, "ana", errors, (1400, 900))
+    rui_ctx, rui = signed_in_page(browser, own_app, "rui", errors, (1400, 900))
+    _label_next(ana, own_app)
+    assert _image_of(own_app, ana.url) == big
+
+    # A reload: the old page's release must not end the claim the new page has just made.
+    ana.reload()
+    ana.wait_for_function(READY, timeout=20000)
+    ana.wait_for_timeout(1000)  # time for the old page's release to land
+    assert _holder(own_app, big) == own_app.ids["users"]["ana"]
+
+    # Ana closes the tab: the image is back in the queue now, not ten minutes later.
+    ana.close(run_before_unload=True)
+    _wait_released(own_app, big)
+    _label_next(rui, own_app)
+    assert _image_of(own_app, rui.url) == big
 
     ana_ctx.close()
     rui_ctx.close()

@@ -55,6 +55,25 @@ export async function request(method, url, body) {
 }
 
 /**
+ * Sends a request that must outlive the page (a tab closing, the viewer moving to another image):
+ * `keepalive` lets the browser finish it after the page is gone. Nothing waits for the answer.
+ * @param {string} method
+ * @param {string} url
+ */
+export function sendOnLeave(method, url) {
+  try {
+    void fetch(url, {
+      method,
+      keepalive: true,
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": cookie("csrftoken") },
+    }).catch(() => {});
+  } catch {
+    // No fetch (or keepalive refused): the claim lapses on the server's clock instead.
+  }
+}
+
+/**
  * Follows DRF pagination to the end.
  * @param {string} url
  * @returns {Promise<{ok: boolean, status: number, data: any[]}>}

@@ -5,7 +5,7 @@
  * updates. Everything else lives in its own module; this file only connects them.
  */
 
-import { api, fetchBitmap, request } from "./api.js";
+import { api, fetchBitmap, request, sendOnLeave } from "./api.js";
 import { loadDisplayImage } from "./displayImage.js";
 import { Store, fromServer, isDirty, suggestionFromServer } from "./store.js";
 import { History } from "./history.js";
@@ -27,7 +27,7 @@ import { mountHeads } from "./ui/heads.js";
 import { mountStatus } from "./ui/status.js";
 import { showConflict } from "./ui/dialogs.js";
 import { makeActions } from "./actions.js";
-import { CLAIM_REFRESH_MS, holderNotice, refreshClaim } from "./queue.js";
+import { CLAIM_REFRESH_MS, holderNotice, refreshClaim, releaseUrl } from "./queue.js";
 
 /**
  * @param {string} id
@@ -212,10 +212,12 @@ const act = makeActions({ store, history, config, autosave, setTool, applyPreset
 // hand the image to someone else after 10 idle minutes of the server's clock.
 if (config.claim_url) {
   let holder = /** @type {string|null} */ (config.open_elsewhere ?? null);
+  let claimedAt = /** @type {string|null} */ (config.claimed_at ?? null);
   const renew = async () => {
     if (document.visibilityState !== "visible") return;
     const reply = await refreshClaim(request, config.claim_url);
     if (!reply) return; // offline or refused: try again at the next renewal
+    claimedAt = reply.at;
     const notice = holderNotice(holder, reply.holder);
     if (notice) store.emit("notice", notice);
     // The other viewer closed it: this one holds it now, and the warning goes.
@@ -224,6 +226,17 @@ if (config.claim_url) {
   };
   setInterval(renew, CLAIM_REFRESH_MS);
   document.addEventListener("visibilitychange", () => void renew());
+  // Leaving the image (tab closed, another page opened) hands it back to the queue at once, instead
+  // of holding it from the other annotators until the claim lapses 10 minutes later. Only the claim
+  // this viewer made: a reload's new page has claimed the image again before this one goes, and
+  // keeps it. A page restored from the back-forward cache claims it again.
+  window.addEventListener("pagehide", () => {
+    const url = releaseUrl(config.claim_url, holder, claimedAt);
+    if (url) sendOnLeave("DELETE", url);
+  });
+  window.addEventListener("pageshow", (e) => {
+    if (e.persisted) void renew();
+  });
 }
 
 document.addEventListener("keydown", (e) => {

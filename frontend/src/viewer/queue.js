@@ -81,13 +81,28 @@ export async function nextInQueue(request, queue, projectId, imageId, storage) {
  * Renews this viewer's claim on its image.
  * @param {Request} request
  * @param {string} claimUrl
- * @returns {Promise<{holder: string|null}|null>} who holds the image instead of this viewer (null:
- *   this viewer does); null when the server could not be asked (the next renewal tries again)
+ * @returns {Promise<{holder: string|null, at: string|null}|null>} who holds the image instead of
+ *   this viewer (null: this viewer does, its claim made at `at`); null when the server could not be
+ *   asked (the next renewal tries again)
  */
 export async function refreshClaim(request, claimUrl) {
   const reply = await request("POST", claimUrl);
-  if (reply.status === 409) return { holder: reply.data?.claimed_by || "someone else" };
-  return reply.ok ? { holder: null } : null;
+  if (reply.status === 409) return { holder: reply.data?.claimed_by || "someone else", at: null };
+  return reply.ok ? { holder: null, at: reply.data?.claimed_at ?? null } : null;
+}
+
+/**
+ * The request that hands the image back to the queue when this viewer leaves it: only the claim
+ * this viewer made (`at`), so a reload or another tab of the same user that has claimed the image
+ * since keeps it. Null when this viewer holds no claim to hand back.
+ * @param {string} claimUrl
+ * @param {string|null} holder who else holds the image (null: this viewer)
+ * @param {string|null} at when this viewer's claim was made or last renewed
+ * @returns {string|null} the URL to DELETE
+ */
+export function releaseUrl(claimUrl, holder, at) {
+  if (holder !== null || !at) return null;
+  return `${claimUrl}${claimUrl.includes("?") ? "&" : "?"}at=${encodeURIComponent(at)}`;
 }
 
 /**

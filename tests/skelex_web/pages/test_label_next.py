@@ -7,6 +7,7 @@ import json
 import re
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.messages import get_messages
@@ -128,3 +129,44 @@ def test_the_queue_refuses_a_malformed_skip_list_and_hands_out_nothing(
     assert not Image.objects.filter(claimed_by__isnull=False).exists()
     assert api.post(url, {}, format="json").json()["image"]["id"] == queue[0].pk
     assert api.post(url, {"skip": [queue[0].pk]}, format="json").json()["image"]["id"] == queue[1].pk
+
+
+def test_a_viewer_leaving_an_image_hands_back_its_own_claim_but_not_a_newer_one(
+    project: Any, personas: Any, queue: list[Image], browser_for: Any
+) -> None:
+    ana, rui = browser_for("annotator"), browser_for("reviewer")
+    url = f"/api/images/{queue[0].pk}/claim/"
+    first = _config(ana.get(f"/projects/{project.pk}/images/{queue[0].pk}/").content.decode())["claimed_at"]
+    # Ana reloads the viewer: the new page claims the image again before the old one's pagehide
+    # sends its release, which must leave the new page's claim alone.
+    second = _config(ana.get(f"/projects/{project.pk}/images/{queue[0].pk}/").content.decode())["claimed_at"]
+    assert first and second and first != second
+    assert ana.delete(f"{url}?{urlencode({'at': first})}").status_code == 204
+    assert Image.objects.get(pk=queue[0].pk).claimed_by == personas["annotator"]
+    nxt = rui.post(f"/api/projects/{project.pk}/queue/next/", {}, content_type="application/json")
+    assert nxt.json()["image"]["id"] == queue[1].pk  # still open in ana's viewer
+    # A renewal names the claim anew; leaving with that name hands the image back at once, so
+    # rui's next request gets it without waiting ten minutes for the claim to lapse.
+    renewed = ana.post(url).json()["claimed_at"]
+    assert ana.delete(f"{url}?{urlencode({'at': renewed})}").status_code == 204
+    assert Image.objects.get(pk=queue[0].pk).claimed_by is None
+    nxt = rui.post(f"/api/projects/{project.pk}/queue/next/", {}, content_type="application/json")
+    assert nxt.json()["image"]["id"] == queue[0].pk
+    # Ana's stale release, sent again, ends nothing of rui's.
+    assert ana.delete(f"{url}?{urlencode({'at': renewed})}").status_code == 204
+    assert ana.delete(url).status_code == 204
+    assert Image.objects.get(pk=queue[0].pk).claimed_by == personas["reviewer"]
+
+
+def test_a_release_with_a_malformed_claim_time_is_refused_and_ends_nothing(
+    project: Any, personas: Any, queue: list[Image], browser_for: Any
+) -> None:
+    ana = browser_for("annotator")
+    ana.get(f"/projects/{project.pk}/images/{queue[0].pk}/")
+    for bad in ("yesterday", "2026-13-45T99:00:00"):
+        reply = ana.delete(f"/api/images/{queue[0].pk}/claim/?{urlencode({'at': bad})}")
+        assert reply.status_code == 400
+        assert reply.json()["detail"].startswith(
+            f"'at' must be the claim's time as the claim returned it (ISO 8601), not '{bad}'"
+        )
+    assert Image.objects.get(pk=queue[0].pk).claimed_by == personas["annotator"]
