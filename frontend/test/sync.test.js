@@ -285,3 +285,43 @@ test("undoing a saved rejection reopens the suggestion on the server", async () 
   assert.equal(store.state.suggestions[0].savedState, "pending");
   assert.equal(sync.unsavedCount(), 0);
 });
+
+test("undoing a saved delete brings the box back even after the live refresh that followed the delete", async () => {
+  const { History } = await import("../src/viewer/history.js");
+  const { deleteBox } = await import("../src/viewer/commands/deleteBox.js");
+  const store = new Store(config);
+  const box = fromServer(row());
+  store.state.annotations = [box];
+  const h = new History();
+  const api = fakeApi([
+    { ok: true, status: 204, data: null }, // the delete
+    (body) => ({ ok: true, status: 201, data: row({ ...body, id: 10 }) }), // the box brought back
+  ]);
+  const sync = new Autosave(store, api, { imageId: 1 });
+  h.run(deleteBox(store, box.lid));
+  await sync.flush();
+  // The server's "annotation saved" event: the listing no longer has the box.
+  store.state.annotations = mergeRemote(store.state.annotations, [], fromServer, isDirty).annotations;
+  assert.deepEqual(store.boxes(), []);
+  h.undo();
+  assert.deepEqual(store.boxes().map((a) => [a.x0, a.x1]), [[1, 9]]);
+  await sync.flush();
+  assert.deepEqual(api.calls.map((c) => c[0]), ["delete", "create"]);
+  assert.equal(api.calls[1][1].x1, 9);
+  assert.equal(store.boxes()[0].id, 10);
+});
+
+test("after a cleared answer is kept for undo, a live answer to the same head from another tab wins", async () => {
+  const { clearHead } = await import("../src/viewer/commands/clearHead.js");
+  const heads = { ...config, schema: { box_labels: [], heads: [{ name: "implant", type: "binary" }] } };
+  const store = new Store(heads);
+  const mine = fromServer(row({ id: 3, kind: "head", head: "implant", value: true }));
+  store.state.annotations = [mine];
+  const api = fakeApi([{ ok: true, status: 204, data: null }]);
+  new (await import("../src/viewer/history.js")).History().run(clearHead(store, "implant"));
+  await new Autosave(store, api, { imageId: 1 }).flush();
+  const other = row({ id: 4, kind: "head", head: "implant", value: false });
+  store.state.annotations = mergeRemote(store.state.annotations, [other], fromServer, isDirty).annotations;
+  assert.equal(store.headAnswer("implant")?.id, 4);
+  assert.equal(store.headAnswer("implant")?.value, false);
+});

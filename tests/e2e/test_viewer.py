@@ -172,6 +172,17 @@ def test_label_an_image_end_to_end(live_app: LiveApp, browser: Any, artifacts: P
     page.keyboard.press("Control+Shift+z")
     wait_saved(page)
     assert rows(live_app.db, manual, big)[0][0] == 2
+    # Delete, then undo: the box comes back on the server too, also after the live refresh that
+    # the delete's own "saved" event brings (which used to drop the record the undo needs).
+    assert page.evaluate("skelexViewer.store.state.selected") is not None
+    with page.expect_response(lambda r: "/api/annotations/?image=" in r.url, timeout=15000):
+        page.keyboard.press("Delete")
+    wait_saved(page)
+    page.wait_for_timeout(300)  # the refreshed listing merged
+    assert rows(live_app.db, manual, big)[0][0] == 1
+    page.keyboard.press("Control+z")
+    wait_saved(page)
+    assert rows(live_app.db, manual, big)[0][0] == 2
 
     page.keyboard.press("e")
     page.screenshot(path=str(artifacts / "viewer-labelled-errormap.png"))

@@ -83,7 +83,8 @@ export function resolveOverwrite(a, current) {
  * Merges a fresh server listing into local state after a live notice: records I have not
  * touched take the server's values; records with unsaved edits are kept (their save will meet
  * the conflict); new server records are added; records gone from the server are dropped unless
- * they are mine and unsaved. A server record carrying the `client_uid` of a record I have not
+ * they are mine and unsaved, or deleted here: those stay, hidden, so that undoing the delete brings
+ * back the record the undo history holds (it is then saved as a new one). A server record carrying the `client_uid` of a record I have not
  * seen created is that record (its create got through, the reply did not): it takes the id.
  * @param {Annotation[]} local
  * @param {any[]} server
@@ -114,8 +115,8 @@ export function mergeRemote(local, server, fromServer, isDirty) {
     seen.add(a.id);
     const row = byId.get(a.id);
     if (!row) {
-      if (isDirty(a) && !a.deleted) out.push(a);
-      else if (!a.deleted) changed.push(a);
+      if (a.deleted || isDirty(a)) out.push(a);
+      else changed.push(a);
       continue;
     }
     if (row.version > a.version && !isDirty(a)) {

@@ -203,6 +203,8 @@ export class Store extends Emitter {
    */
   headAnswer(head) {
     const me = this.config?.user?.id ?? null;
-    return this.state.annotations.find((a) => a.kind === "head" && a.head === head && a.author === me);
+    const mine = this.state.annotations.filter((a) => a.kind === "head" && a.head === head && a.author === me);
+    // A live answer wins over one deleted here and kept for undo (another tab may have answered since).
+    return mine.find((a) => !a.deleted) ?? mine[0];
   }
 }
