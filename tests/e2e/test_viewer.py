@@ -358,3 +358,25 @@ def test_a_create_whose_reply_is_lost_makes_one_row(live_app: LiveApp, browser: 
     assert page.locator("[data-testid=boxes] li").count() == start + 1
     context.close()
     assert [e for e in errors if "ERR_CONNECTION_RESET" not in e] == []
+
+
+def test_keys_typed_in_a_findings_dropdown_stay_in_it(live_app: LiveApp, browser: Any) -> None:
+    # Choosing an answer by typing re-renders the findings panel; the dropdown keeps the keyboard,
+    # so the next letter is not a viewer shortcut ("i" would invert the image, "a" accept a box).
+    errors: list[str] = []
+    context, page = signed_in_page(browser, live_app, "rui", errors)
+    open_viewer(page, live_app, live_app.ids["small"])
+    page.focus("select[data-head=implant]")
+    page.keyboard.press("y")
+    wait_saved(page)
+    assert page.input_value("select[data-head=implant]") == "yes"
+    page.keyboard.press("i")
+    assert page.evaluate("document.activeElement.dataset.head") == "implant"
+    assert page.evaluate("skelexViewer.store.state.wl.invert") is False
+    assert page.input_value("select[data-head=implant]") == "yes"
+    answers = (
+        "select value from labeling_annotation where image_id=? and head='implant' and is_deleted=0 and author_id=?"
+    )
+    assert rows(live_app.db, answers, live_app.ids["small"], live_app.ids["users"]["rui"]) == [('"yes"',)]
+    context.close()
+    assert errors == []

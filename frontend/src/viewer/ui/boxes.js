@@ -1,7 +1,7 @@
 // @ts-check
 /** Side panel: the image's boxes (label, provenance, author) and pending suggestions with their scores. */
 
-import { el } from "./dom.js";
+import { el, renderKeepingFocus } from "./dom.js";
 import { labelColour } from "../render.js";
 import { updateBox } from "../commands/updateBox.js";
 import { deleteBox } from "../commands/deleteBox.js";
@@ -62,6 +62,7 @@ export function mountBoxes(root, ctx) {
                   {
                     class: "label-select",
                     title: "Label (1…9)",
+                    "data-key": `label:${a.lid}`,
                     onchange: () => history.run(updateBox(store, a.lid, { label: select.value })),
                     onclick: (/** @type {Event} */ e) => e.stopPropagation(),
                   },
@@ -92,6 +93,6 @@ export function mountBoxes(root, ctx) {
     );
   }
 
-  for (const t of ["annotations", "suggestions", "selection"]) store.on(t, render);
+  for (const t of ["annotations", "suggestions", "selection"]) store.on(t, () => renderKeepingFocus(root, render));
   render();
 }

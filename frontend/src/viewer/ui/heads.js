@@ -5,7 +5,7 @@
  * user's answer only when confirmed (✓), and that answer keeps the link to the prediction.
  */
 
-import { el } from "./dom.js";
+import { el, renderKeepingFocus } from "./dom.js";
 import { setHead } from "../commands/setHead.js";
 import { clearHead } from "../commands/clearHead.js";
 
@@ -49,7 +49,7 @@ export function mountHeads(root, ctx) {
             { class: "checks" },
             ...h.classes.map((cls) => {
               const box = /** @type {HTMLInputElement} */ (
-                el("input", { type: "checkbox", value: cls, checked: current.includes(cls) })
+                el("input", { type: "checkbox", value: cls, checked: current.includes(cls), "data-key": `head:${h.name}:${cls}` })
               );
               box.addEventListener("change", () => {
                 const next = h.classes.filter((c) => (c === cls ? box.checked : current.includes(c)));
@@ -57,13 +57,18 @@ export function mountHeads(root, ctx) {
               });
               return el("label", { class: answered === null && predictedSet.includes(cls) ? "suggested" : "" }, box, ` ${cls}`);
             }),
-            el("button", { class: `mini${answered === UNKNOWN ? " on" : ""}`, text: UNKNOWN, onclick: () => history.run(setHead(store, h.name, UNKNOWN)) }),
+            el("button", {
+              class: `mini${answered === UNKNOWN ? " on" : ""}`,
+              text: UNKNOWN,
+              "data-key": `head:${h.name}:${UNKNOWN}`,
+              onclick: () => history.run(setHead(store, h.name, UNKNOWN)),
+            }),
           );
         } else {
           const sel = /** @type {HTMLSelectElement} */ (
             el(
               "select",
-              { "data-head": h.name, class: answered === null && predicted ? "suggested" : "" },
+              { "data-head": h.name, "data-key": `head:${h.name}`, class: answered === null && predicted ? "suggested" : "" },
               el("option", { value: "", text: "— unanswered —", selected: answered === null && !predicted }),
               ...h.classes.map((cls) =>
                 el("option", {
@@ -103,6 +108,6 @@ export function mountHeads(root, ctx) {
     );
   }
 
-  for (const t of ["annotations", "suggestions"]) store.on(t, render);
+  for (const t of ["annotations", "suggestions"]) store.on(t, () => renderKeepingFocus(root, render));
   render();
 }
