@@ -325,3 +325,42 @@ test("after a cleared answer is kept for undo, a live answer to the same head fr
   assert.equal(store.headAnswer("implant")?.id, 4);
   assert.equal(store.headAnswer("implant")?.value, false);
 });
+
+test("a change refused for who you are is taken back, not kept and retried on every visit", async () => {
+  const { History } = await import("../src/viewer/history.js");
+  const { updateBox } = await import("../src/viewer/commands/updateBox.js");
+  const { deleteBox } = await import("../src/viewer/commands/deleteBox.js");
+  const store = new Store(config);
+  const theirs = fromServer(row({ id: 3, author: 8, author_name: "bob", suggestion: 5 }));
+  store.state.annotations = [theirs];
+  store.state.suggestions = [{ id: 5, kind: "box", state: "accepted", savedState: "accepted" }];
+  const notices = [];
+  store.on("notice", (n) => notices.push(n.text));
+  const refused = { ok: false, status: 403, data: { detail: "Annotators may only change their own annotations.", code: "not_your_annotation" } };
+  const api = fakeApi([refused, refused]);
+  const sync = new Autosave(store, api, { imageId: 1 });
+  const h = new History();
+  h.run(updateBox(store, theirs.lid, { x1: 50 }));
+  await sync.flush();
+  assert.equal(theirs.x1, 9, "back to what the server holds");
+  h.run(deleteBox(store, theirs.lid));
+  await sync.flush();
+  assert.equal(theirs.deleted, false);
+  assert.equal(store.state.suggestions[0].state, "accepted", "the suggestion is not shown as pending again");
+  assert.equal(sync.unsavedCount(), 0, "nothing left for the journal to restore on the next visit");
+  assert.equal(store.state.sync.status, "saved");
+  assert.deepEqual(notices, Array(2).fill("Not saved: Annotators may only change their own annotations. Your change was taken back."));
+});
+
+test("a 403 that is not about who you are (an expired session's CSRF failure) keeps the change", async () => {
+  const store = new Store(config);
+  const box = fromServer(row());
+  store.state.annotations = [box];
+  box.x1 = 50;
+  const api = fakeApi([{ ok: false, status: 403, data: { detail: "CSRF Failed: CSRF token missing." } }]);
+  const sync = new Autosave(store, api, { imageId: 1 });
+  await sync.flush();
+  assert.equal(box.x1, 50);
+  assert.equal(sync.unsavedCount(), 1);
+  assert.equal(store.state.sync.status, "error");
+});

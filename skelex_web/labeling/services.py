@@ -199,7 +199,7 @@ def create_annotation(*, actor: Any, image: Image, data: dict[str, Any]) -> tupl
 def _check_can_edit(actor: Any, annotation: Annotation) -> None:
     require_role(actor, annotation.project, Role.ANNOTATOR)
     if annotation.author_id != actor.pk and not has_role(actor, annotation.project, Role.REVIEWER):
-        raise PermissionDenied("Annotators may only change their own annotations.")
+        raise PermissionDenied("Annotators may only change their own annotations.", code="not_your_annotation")
 
 
 @transaction.atomic

@@ -43,7 +43,7 @@ def require_role(user: Any, project: Project | int, minimum: str) -> str:
     if role is None:
         raise Http404("No such project.")
     if ROLE_RANK[Role(role)] < ROLE_RANK[Role(minimum)]:
-        raise PermissionDenied(f"This needs the {minimum} role in the project; you are {role}.")
+        raise PermissionDenied(f"This needs the {minimum} role in the project; you are {role}.", code="role_too_low")
     return role
 
 

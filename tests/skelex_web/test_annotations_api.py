@@ -132,7 +132,15 @@ def test_annotators_cannot_edit_each_others_work(image: Any, personas: Any, clie
     ann = AnnotationFactory(image=image, author=personas["reviewer"])
     response = client_for("annotator").patch(f"/api/annotations/{ann.pk}/", {"version": 1, "x1": 99}, format="json")
     assert response.status_code == 403
+    # The code tells the viewer no retry will do: it takes the change back instead of keeping it.
+    assert response.json() == {
+        "detail": "Annotators may only change their own annotations.",
+        "code": "not_your_annotation",
+    }
     assert Annotation.objects.get(pk=ann.pk).version == 1
+    deleted = client_for("annotator").delete(f"/api/annotations/{ann.pk}/?version=1")
+    assert deleted.status_code == 403 and deleted.json()["code"] == "not_your_annotation"
+    assert not Annotation.objects.get(pk=ann.pk).is_deleted
 
 
 def test_a_rejection_can_be_undone_and_the_suggestion_accepted_after(

@@ -4,7 +4,8 @@
  * server last confirmed (`saved`) and sends the difference with the record's version, one request
  * at a time, in order. Network and server failures keep the edit and retry with exponential
  * backoff (never dropped); a 409 marks the record as conflicted until the user reloads or
- * overwrites; a 400 shows the reason and waits for the next change to that record.
+ * overwrites; a 400 shows the reason and waits for the next change to that record; a 403 for who
+ * the user is (role, someone else's record) takes the change back, since nothing would ever save it.
  *
  * Creates are at-least-once (a failed reply may hide a row the server made), so each carries the
  * record's `client_uid`: the server answers a repeat with the row it made (200, not a second row).
@@ -286,6 +287,28 @@ export class Autosave {
   }
 
   /**
+   * Puts a record back to what the server last confirmed (a record the server never had goes), and
+   * its suggestion back to its saved state.
+   * @param {Annotation} a
+   */
+  revert(a) {
+    const state = this.store.state;
+    if (a.saved === null) {
+      state.annotations = state.annotations.filter((x) => x !== a);
+      if (state.selected === a.lid) state.selected = null;
+    } else {
+      Object.assign(a, a.saved);
+    }
+    a.error = "";
+    if (a.suggestion !== null) {
+      const s = this.store.suggestion(a.suggestion);
+      if (s?.savedState) s.state = s.savedState;
+    }
+    this.store.emit("suggestions");
+    this.store.emit("selection");
+  }
+
+  /**
    * @param {Annotation} a
    * @param {Reply} r
    * @returns {Reply|null} the reply when it should be retried later
@@ -295,6 +318,11 @@ export class Autosave {
     if (r.status === 409 && r.data?.current) {
       a.conflict = r.data.current;
       this.store.emit("conflict", a);
+    } else if (r.status === 403 && STANDING_REFUSALS.has(r.data?.code)) {
+      // Refused for who you are (your role, someone else's record): no retry or later visit will
+      // save it, so the page goes back to what the server holds and the journal forgets it.
+      this.revert(a);
+      this.store.emit("notice", { level: "error", text: `Not saved: ${errorText(r.data)} Your change was taken back.` });
     } else {
       a.error = errorText(r.data);
       this.refused.set(a, JSON.stringify(snapshot(a)));
@@ -304,6 +332,11 @@ export class Autosave {
     return null;
   }
 }
+
+/**
+ * Server refusals (403 `code`) that no retry changes: see skelex_web/projects/api_errors.py.
+ */
+export const STANDING_REFUSALS = new Set(["role_too_low", "not_your_annotation"]);
 
 /**
  * A rejection (or the undo of one) the server has not recorded yet.
