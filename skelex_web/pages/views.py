@@ -182,6 +182,7 @@ def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse
         "schema": project.label_schema,
         "user": {"id": request.user.pk, "name": request.user.get_username()},
         "can_edit": can_edit,
+        "can_edit_others": has_role(request.user, project, Role.REVIEWER),
         "prev_url": _viewer_url(project, prev_id, query),
         "next_url": _viewer_url(project, next_id, query),
         "worklist_url": worklist_url,
@@ -200,6 +201,7 @@ def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse
             "worklist_url": worklist_url,
             "queue": queue,
             "open_elsewhere": holder,
+            "role": role_of(request.user, project),
             **viewer_scripts(),
         },
     )

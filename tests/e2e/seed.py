@@ -56,11 +56,12 @@ def main() -> None:
 
     User = get_user_model()
     users = {}
-    for name in ("ana", "rui"):
+    for name in ("ana", "rui", "vera"):
         users[name] = User.objects.create_user(username=name, password=PASSWORD)
     project = Project.objects.create(name="Long-bone fractures", slug="long-bones", label_schema=default_schema())
     Membership.objects.create(user=users["ana"], project=project, role="annotator")
     Membership.objects.create(user=users["rui"], project=project, role="reviewer")
+    Membership.objects.create(user=users["vera"], project=project, role="viewer")
     backbone = ModelVersion.objects.create(kind="backbone", name="demo")
 
     def add_image(name: str, array: np.ndarray, priority: float | None) -> Image:

@@ -380,3 +380,43 @@ def test_keys_typed_in_a_findings_dropdown_stay_in_it(live_app: LiveApp, browser
     assert rows(live_app.db, answers, live_app.ids["small"], live_app.ids["users"]["rui"]) == [('"yes"',)]
     context.close()
     assert errors == []
+
+
+def test_an_annotator_cannot_change_a_reviewers_box_and_a_viewer_gets_no_editing_controls(
+    live_app: LiveApp, browser: Any
+) -> None:
+    small, users = live_app.ids["small"], live_app.ids["users"]
+    errors: list[str] = []
+    rui_ctx, rui = signed_in_page(browser, live_app, "rui", errors)
+    open_viewer(rui, live_app, small)
+    drag(rui, (330, 40), (630, 200))  # clear of the boxes the other tests draw on this image
+    wait_saved(rui)
+    box = "select id, x0, is_deleted from labeling_annotation where image_id=? and kind='box' and author_id=?"
+    (before,) = rows(live_app.db, box, small, users["rui"])
+    rui_ctx.close()
+
+    # Ana (annotator) sees rui's box but gets no way to change it: no delete button, a disabled
+    # label; selecting it and pressing Delete or an arrow says why instead of a refusal later.
+    ana_ctx, ana = signed_in_page(browser, live_app, "ana", errors)
+    open_viewer(ana, live_app, small)
+    row = ana.locator(f"[data-testid=boxes] li[data-id='{before[0]}']")
+    assert row.locator("select").is_disabled()
+    assert row.locator("button").count() == 0
+    row.click()
+    ana.keyboard.press("Delete")
+    ana.keyboard.press("ArrowRight")
+    drag(ana, (480, 120), (540, 160))  # a drag on the box selects it and moves nothing
+    assert ana.evaluate("skelexViewer.notices.at(-1)").startswith("That is rui's box: annotators change only their own")
+    assert ana.evaluate("skelexViewer.autosave.unsavedCount()") == 0
+    assert rows(live_app.db, box, small, users["rui"]) == [before]
+    ana_ctx.close()
+
+    # Vera (viewer) reads only: no undo / accept-all buttons, findings and labels disabled.
+    vera_ctx, vera = signed_in_page(browser, live_app, "vera", errors)
+    open_viewer(vera, live_app, small)
+    assert vera.locator("[data-testid=read-only]").inner_text() == "Read only (viewer)"
+    assert vera.locator("[data-action=acceptAll]").count() == 0
+    assert vera.locator("select[data-head=implant]").is_disabled()
+    assert vera.locator(f"[data-testid=boxes] li[data-id='{before[0]}'] button").count() == 0
+    vera_ctx.close()
+    assert errors == []

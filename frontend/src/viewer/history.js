@@ -4,7 +4,10 @@
  * under commands/). Running a new command clears the redo stack.
  */
 
-/** @typedef {{label: string, do: () => void, undo: () => void}} Command */
+/**
+ * @typedef {{label: string, do: () => void, undo: () => void, record?: import("./types.js").Annotation}} Command
+ *   `record`: the existing record the command changes, when it changes one (not a new one)
+ */
 
 export class History {
   /** @param {(cmd: Command, how: "do"|"undo"|"redo") => void} [onChange] called after each step */

@@ -54,6 +54,19 @@ if (!config.can_edit) {
     store.emit("notice", { level: "info", text: "Read only: your role in this project cannot change labels." });
     store.emit("annotations"); // panels redraw what is really there
   };
+} else if (config.can_edit_others === false) {
+  // Annotators change their own records only (keys such as Delete, arrows and 1-9 act on the
+  // selected box, which may be someone else's): say so here instead of a refusal after the fact.
+  const run = history.run.bind(history);
+  history.run = (cmd) => {
+    if (cmd.record && !store.mayChange(cmd.record)) {
+      const whose = cmd.record.author_name ? `${cmd.record.author_name}'s` : "someone else's";
+      store.emit("notice", { level: "info", text: `That is ${whose} box: annotators change only their own (a reviewer can change it).` });
+      store.emit("annotations");
+      return;
+    }
+    run(cmd);
+  };
 }
 const ctx = { store, history };
 const canvas = /** @type {HTMLCanvasElement} */ (byId("view"));

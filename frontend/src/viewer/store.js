@@ -198,6 +198,20 @@ export class Store extends Emitter {
   }
 
   /**
+   * Whether this user may change `a`: annotators change only their own records, reviewers and
+   * leads anyone's, viewers nothing (the server enforces the same; this keeps the page from
+   * offering what it would refuse).
+   * @param {Annotation} a
+   * @returns {boolean}
+   */
+  mayChange(a) {
+    const c = this.config ?? {};
+    if (c.can_edit === false) return false;
+    if (c.can_edit_others !== false) return true;
+    return a.id === null || a.author === (c.user?.id ?? null);
+  }
+
+  /**
    * @param {string} head
    * @returns {Annotation|undefined} my live answer to a head
    */

@@ -15,6 +15,7 @@ export function deleteBox(store, lid) {
   const suggestionState = suggestion?.state;
   return {
     label: "delete box",
+    record: a,
     do() {
       a.deleted = true;
       // The server puts a suggestion back to pending when the box made from it goes.

@@ -18,6 +18,7 @@ export function updateBox(store, lid, after, before) {
   const prev = before ?? Object.fromEntries(Object.keys(after).map((k) => [k, /** @type {any} */ (a)[k]]));
   return {
     label: "label" in after && Object.keys(after).length === 1 ? "set label" : "change box",
+    record: a,
     do() {
       Object.assign(a, after);
       store.emit("annotations");

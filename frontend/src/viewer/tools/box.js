@@ -31,6 +31,12 @@ export function boxTool(ctx) {
   const size = () => ({ w: store.state.view.iw, h: store.state.view.ih });
   const tol = () => GRAB_PX / store.state.view.zoom;
 
+  /** @param {{lid?: string}} shape @returns {boolean} false for a box this user may not change */
+  function changeable(shape) {
+    const a = shape.lid ? store.annotation(shape.lid) : undefined;
+    return !a || store.mayChange(a);
+  }
+
   /** @returns {(Box & {lid?: string, sid?: number}) | null} the selected shape */
   function selectedShape() {
     const sel = store.state.selected;
@@ -71,12 +77,13 @@ export function boxTool(ctx) {
     cursor: "crosshair",
     hover(e) {
       const sel = selectedShape();
-      if (sel && hitHandle(sel, e.p, tol())) return "nwse-resize";
-      return hitBox(shapes(), e.p, tol() / 2) ? "move" : "crosshair";
+      if (sel && changeable(sel) && hitHandle(sel, e.p, tol())) return "nwse-resize";
+      const hit = hitBox(shapes(), e.p, tol() / 2);
+      return hit ? (changeable(hit) ? "move" : "pointer") : "crosshair";
     },
     down(e) {
       const sel = selectedShape();
-      const handle = sel ? hitHandle(sel, e.p, tol()) : null;
+      const handle = sel && changeable(sel) ? hitHandle(sel, e.p, tol()) : null;
       if (sel && handle) {
         drag = { mode: "resize", start: e.p, s0: e.s, handle, target: sel, orig: { x0: sel.x0, y0: sel.y0, x1: sel.x1, y1: sel.y1 } };
         return;
@@ -85,6 +92,7 @@ export function boxTool(ctx) {
       if (hit) {
         store.state.selected = hit.lid ?? `s${hit.sid}`;
         store.emit("selection");
+        if (!changeable(hit)) return; // selected to look at, not to move
         drag = { mode: "move", start: e.p, s0: e.s, target: hit, orig: { x0: hit.x0, y0: hit.y0, x1: hit.x1, y1: hit.y1 } };
         return;
       }

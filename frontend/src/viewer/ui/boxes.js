@@ -19,6 +19,8 @@ export function mountBoxes(root, ctx) {
   const { store, history } = ctx;
   const labels = /** @type {string[]} */ (store.config.schema?.box_labels ?? []);
 
+  const canEdit = store.config.can_edit !== false;
+
   function render() {
     const s = store.state;
     const sugg = store.pendingSuggestions();
@@ -44,8 +46,8 @@ export function mountBoxes(root, ctx) {
                 el("span", { class: "swatch dashed" }),
                 el("span", { class: "name", text: sg.label || "suggestion" }),
                 el("span", { class: "score", text: formatScore(sg) }),
-                el("button", { class: "mini ok", title: "Accept (A)", text: "✓", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(acceptSuggestion(store, sg.id)); } }),
-                el("button", { class: "mini no", title: "Reject (R)", text: "✕", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(rejectSuggestion(store, sg.id)); } }),
+                canEdit ? el("button", { class: "mini ok", title: "Accept (A)", text: "✓", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(acceptSuggestion(store, sg.id)); } }) : null,
+                canEdit ? el("button", { class: "mini no", title: "Reject (R)", text: "✕", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(rejectSuggestion(store, sg.id)); } }) : null,
               ),
             ),
           )
@@ -56,12 +58,14 @@ export function mountBoxes(root, ctx) {
             "ul",
             { class: "list", "data-testid": "boxes" },
             ...boxes.map((a) => {
+              const mine = store.mayChange(a);
               const select = /** @type {HTMLSelectElement} */ (
                 el(
                   "select",
                   {
                     class: "label-select",
-                    title: "Label (1…9)",
+                    title: mine ? "Label (1…9)" : `${a.author_name || "Someone else"}'s box: only its author or a reviewer changes it`,
+                    disabled: !mine,
                     "data-key": `label:${a.lid}`,
                     onchange: () => history.run(updateBox(store, a.lid, { label: select.value })),
                     onclick: (/** @type {Event} */ e) => e.stopPropagation(),
@@ -85,11 +89,11 @@ export function mountBoxes(root, ctx) {
                 select,
                 el("span", { class: `origin ${a.origin}`, text: ORIGIN[/** @type {keyof ORIGIN} */ (a.origin)] ?? a.origin }),
                 el("span", { class: "author", text: a.author_name || "" }),
-                el("button", { class: "mini no", title: "Delete (Del)", text: "✕", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(deleteBox(store, a.lid)); } }),
+                mine ? el("button", { class: "mini no", title: "Delete (Del)", text: "✕", onclick: (/** @type {Event} */ e) => { e.stopPropagation(); history.run(deleteBox(store, a.lid)); } }) : null,
               );
             }),
           )
-        : el("p", { class: "muted", text: "Drag on the image to draw a box." }),
+        : el("p", { class: "muted", text: canEdit ? "Drag on the image to draw a box." : "No boxes." }),
     );
   }
 

@@ -19,6 +19,7 @@ export function mountHeads(root, ctx) {
   const { store, history } = ctx;
   /** @type {{name: string, kind: string, classes: string[]}[]} */
   const heads = store.config.schema?.heads ?? [];
+  const canEdit = store.config.can_edit !== false;
 
   /** @param {string} head */
   function prediction(head) {
@@ -49,7 +50,7 @@ export function mountHeads(root, ctx) {
             { class: "checks" },
             ...h.classes.map((cls) => {
               const box = /** @type {HTMLInputElement} */ (
-                el("input", { type: "checkbox", value: cls, checked: current.includes(cls), "data-key": `head:${h.name}:${cls}` })
+                el("input", { type: "checkbox", value: cls, checked: current.includes(cls), disabled: !canEdit, "data-key": `head:${h.name}:${cls}` })
               );
               box.addEventListener("change", () => {
                 const next = h.classes.filter((c) => (c === cls ? box.checked : current.includes(c)));
@@ -60,6 +61,7 @@ export function mountHeads(root, ctx) {
             el("button", {
               class: `mini${answered === UNKNOWN ? " on" : ""}`,
               text: UNKNOWN,
+              disabled: !canEdit,
               "data-key": `head:${h.name}:${UNKNOWN}`,
               onclick: () => history.run(setHead(store, h.name, UNKNOWN)),
             }),
@@ -68,7 +70,7 @@ export function mountHeads(root, ctx) {
           const sel = /** @type {HTMLSelectElement} */ (
             el(
               "select",
-              { "data-head": h.name, "data-key": `head:${h.name}`, class: answered === null && predicted ? "suggested" : "" },
+              { "data-head": h.name, "data-key": `head:${h.name}`, disabled: !canEdit, class: answered === null && predicted ? "suggested" : "" },
               el("option", { value: "", text: "— unanswered —", selected: answered === null && !predicted }),
               ...h.classes.map((cls) =>
                 el("option", {
@@ -87,7 +89,7 @@ export function mountHeads(root, ctx) {
           control = sel;
         }
         const confirm =
-          pred && answered === null
+          canEdit && pred && answered === null
             ? el("button", {
                 class: "mini ok",
                 title: "Confirm the model's answer as yours",
