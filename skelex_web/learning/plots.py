@@ -10,6 +10,17 @@ from typing import Any
 PALETTE = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176", "#90a4ae"]
 
 
+def nice_step(maximum: float, most: int = 6) -> int:
+    """The step of at most ``most`` + 1 whole-number axis ticks from 0 covering ``maximum``: 1, 2 or
+    5 times a power of ten, so the ticks read 0 5 10 15, not 0 3 5 8 10 13."""
+    step = 1
+    while True:
+        for m in (1, 2, 5):
+            if math.ceil(maximum / (m * step)) <= most:
+                return m * step
+        step *= 10
+
+
 def learning_curve_svg(rounds: list[dict[str, Any]], metric: str = "auroc", width: int = 640, height: int = 320) -> str:
     """An SVG document; rounds as returned by ``loop.learning_curve``."""
     left, right, top, bottom = 56, 150, 20, 44
@@ -21,7 +32,8 @@ def learning_curve_svg(rounds: list[dict[str, Any]], metric: str = "auroc", widt
             if isinstance(value, int | float):
                 series.setdefault(head, []).append((r["n_labelled"], float(value)))
     xs = [x for pts in series.values() for x, _ in pts] or [0, 1]
-    x_max = max(max(xs), 10)  # at least 0..10 so the axis ticks stay whole numbers
+    step = nice_step(max(max(xs), 10))  # at least 0..10
+    x_max = step * math.ceil(max(max(xs), 10) / step)
     # 0.4..1 usually; lower when a head is worse than chance (small early rounds can be), so that
     # every point is drawn where its value is instead of pinned to the axis.
     ys = [y for pts in series.values() for _, y in pts]
@@ -52,8 +64,7 @@ def learning_curve_svg(rounds: list[dict[str, Any]], metric: str = "auroc", widt
         parts.append(
             f'<text x="{left - 8}" y="{y + 4:.1f}" fill="#9aa4ad" font-size="11" text-anchor="end">{tick:.1f}</text>'
         )
-    for k in range(6):
-        x_val = x_max * k / 5
+    for x_val in range(0, x_max + 1, step):
         x = sx(x_val)
         parts.append(
             f'<text x="{x:.1f}" y="{top + ph + 16}" fill="#9aa4ad" font-size="11" text-anchor="middle">'
@@ -68,9 +79,16 @@ def learning_curve_svg(rounds: list[dict[str, Any]], metric: str = "auroc", widt
         f'transform="rotate(-90 14 {top + ph / 2})">CV {escape(metric.upper())}</text>'
     )
     if not series:
+        # Rounds with too few answers per class have no cross-validated metric to draw.
+        empty = (
+            f"{len(rounds)} round{'s' if len(rounds) != 1 else ''} so far, none with enough answers of each class "
+            f"for a cross-validated {metric.upper()}."
+            if rounds
+            else "No training rounds yet: label images or press Retrain."
+        )
         parts.append(
             f'<text x="{left + pw / 2}" y="{top + ph / 2}" fill="#9aa4ad" font-size="13" text-anchor="middle">'
-            "No training rounds yet: label images or press Retrain.</text>"
+            f"{escape(empty)}</text>"
         )
     for n, (head, pts) in enumerate(sorted(series.items())):
         color = PALETTE[n % len(PALETTE)]

@@ -46,3 +46,29 @@ def test_usual_range_when_every_head_beats_chance() -> None:
     svg = learning_curve_svg([{"n_labelled": 30, "heads": {"abnormal": {"auroc": 0.8}}}])
     labels = [t.text for t in ET.fromstring(svg).iter(f"{NS}text")]
     assert "0.4" in labels and "0.3" not in labels
+
+
+def _x_ticks(svg: str) -> list[str]:
+    return [
+        t.text or ""
+        for t in ET.fromstring(svg).iter(f"{NS}text")
+        if t.get("text-anchor") == "middle" and (t.text or "").isdigit()
+    ]
+
+
+def test_label_axis_ticks_are_round_numbers() -> None:
+    def at(n: int) -> list[str]:
+        return _x_ticks(learning_curve_svg([{"n_labelled": n, "heads": {"abnormal": {"auroc": 0.7}}}]))
+
+    assert at(13) == ["0", "5", "10", "15"]  # was 0 3 5 8 10 13
+    assert at(4) == ["0", "2", "4", "6", "8", "10"]
+    assert at(260) == ["0", "50", "100", "150", "200", "250", "300"]
+    assert at(1000) == ["0", "200", "400", "600", "800", "1000"]
+
+
+def test_rounds_without_metrics_are_not_called_no_rounds() -> None:
+    rounds = [{"n_labelled": 1, "heads": {"abnormal": {"auroc": None}}}, {"n_labelled": 2, "heads": {}}]
+    svg = learning_curve_svg(rounds)
+    assert "2 rounds so far, none with enough answers of each class for a cross-validated AUROC." in svg
+    assert "No training rounds yet" not in svg
+    assert "No training rounds yet" in learning_curve_svg([])

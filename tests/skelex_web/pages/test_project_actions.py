@@ -135,7 +135,7 @@ def test_the_project_page_says_what_the_labelling_queue_holds(project: Any, brow
     labelled = ImageFactory(project=project, al_priority=0.9)
     AnnotationFactory(image=labelled, author=personas["annotator"])  # labelled: out of the queue
     assert summary() == (
-        "Labelling queue: 7 unlabelled images: 2 first (the last round's picks), 1 ordered by the model's "
+        "Labelling queue: 7 unlabelled images: 2 first (picked by the last ranking), 1 ordered by the model's "
         "uncertainty, 3 waiting for labels to be ranked, 1 not ranked yet (new since the last round)."
     )
     browser_for("annotator").get(f"/projects/{project.pk}/images/{picks[0].pk}/")  # opened: claimed
