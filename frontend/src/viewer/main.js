@@ -9,6 +9,7 @@ import { api, fetchBitmap, request, sendOnLeave } from "./api.js";
 import { loadDisplayImage } from "./displayImage.js";
 import { Store, fromServer, isDirty, suggestionFromServer } from "./store.js";
 import { History } from "./history.js";
+import { colourizeHeat } from "./heatmap.js";
 import { Renderer } from "./render.js";
 import { preset, stats } from "./lut.js";
 import { fitZoom, toImage, toScreen, zoomAt } from "./geometry.js";
@@ -180,10 +181,28 @@ async function loadSuggestions() {
 
 async function loadOverlay() {
   if (!config.image.errormap_url) return;
-  renderer.overlay = await fetchBitmap(config.image.errormap_url);
+  const bitmap = await fetchBitmap(config.image.errormap_url);
+  renderer.overlay = bitmap ? heatOverlay(bitmap) : null;
   store.state.overlay.available = renderer.overlay !== null;
   byId("overlay-controls").toggleAttribute("hidden", !store.state.overlay.available);
   store.emit("overlay");
+}
+
+/**
+ * The error map as drawn: grey levels turned into transparent-to-hot colours (heatmap.js).
+ * @param {ImageBitmap} bitmap
+ * @returns {HTMLCanvasElement}
+ */
+function heatOverlay(bitmap) {
+  const c = document.createElement("canvas");
+  c.width = bitmap.width;
+  c.height = bitmap.height;
+  const g = /** @type {CanvasRenderingContext2D} */ (c.getContext("2d", { willReadFrequently: true }));
+  g.drawImage(bitmap, 0, 0);
+  const pixels = g.getImageData(0, 0, c.width, c.height);
+  if (colourizeHeat(pixels.data)) g.putImageData(pixels, 0, 0);
+  bitmap.close();
+  return c;
 }
 
 const journal = journalKey(imageId, config.user?.id ?? "anon");

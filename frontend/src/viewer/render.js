@@ -48,7 +48,7 @@ export class Renderer {
     this.pyramid = null;
     /** @type {ImageData|null} */
     this.imageData = null;
-    /** @type {ImageBitmap|null} */
+    /** @type {CanvasImageSource|null} the error map, coloured (heatmap.js) */
     this.overlay = null;
     this.scheduled = false;
     this.dpr = 1;
