@@ -64,10 +64,24 @@ def keep_file_names(*, actor: Any, project: Project) -> bool:
     return True
 
 
+LAST_LEAD = "a project keeps at least one lead: make someone else lead first"
+
+
+def _last_lead(membership: Membership) -> bool:
+    """Whether no other member is lead. Locks the leads' rows (in the caller's transaction), so two
+    leads demoting each other at the same moment cannot both succeed."""
+    leads = list(membership.project.memberships.select_for_update().filter(role=Role.LEAD).values_list("pk", flat=True))
+    return not [pk for pk in leads if pk != membership.pk]
+
+
 @transaction.atomic
 def set_membership(*, actor: Any, project: Project, user: Any, role: str) -> Membership:
+    """Adds ``user`` with ``role`` or changes their role. A project keeps at least one lead: the
+    last lead cannot be given another role (someone else must be made lead first)."""
     membership, created = Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
     before = None if created else {"role": membership.role}
+    if not created and membership.role == Role.LEAD and role != Role.LEAD and _last_lead(membership):
+        raise ValidationError({"role": [LAST_LEAD]})
     if not created:
         membership.role = role
         membership.save(update_fields=["role"])
@@ -85,11 +99,8 @@ def set_membership(*, actor: Any, project: Project, user: Any, role: str) -> Mem
 @transaction.atomic
 def remove_membership(*, actor: Any, membership: Membership) -> None:
     project = membership.project
-    if (
-        membership.role == Role.LEAD
-        and not project.memberships.filter(role=Role.LEAD).exclude(pk=membership.pk).exists()
-    ):
-        raise ValidationError({"role": ["a project keeps at least one lead"]})
+    if membership.role == Role.LEAD and _last_lead(membership):
+        raise ValidationError({"role": [LAST_LEAD]})
     record(
         actor=actor,
         action="membership.remove",

@@ -68,7 +68,8 @@ def _objects(project: Any) -> dict[str, Any]:
     UserFactory(username="newbie")
     return {
         "project": project.pk,
-        "membership": project.memberships.get(user=lead).pk,
+        # Not the only lead's: a project keeps at least one lead (refused whoever asks).
+        "membership": (project.memberships.exclude(role=Role.LEAD).first() or project.memberships.get(user=lead)).pk,
         "image": image.pk,
         "annotation": AnnotationFactory(image=image, author=lead).pk,
         "suggestion": SuggestionFactory(image=image).pk,

@@ -99,6 +99,24 @@ def test_last_lead_cannot_be_removed(project: Any, personas: Any, client_for: An
     assert Membership.objects.filter(pk=lead_membership.pk).exists()
 
 
+def test_last_lead_cannot_step_down_until_someone_else_is_lead(project: Any, personas: Any, client_for: Any) -> None:
+    # A project without a lead could never again change members, schema or exports.
+    lead = client_for("lead")
+    mine = Membership.objects.get(project=project, user=personas["lead"])
+    url = f"/api/projects/{project.pk}/members/{mine.pk}/"
+    response = lead.patch(url, {"role": "reviewer"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]["role"] == ["a project keeps at least one lead: make someone else lead first"]
+    assert Membership.objects.get(pk=mine.pk).role == "lead"
+    other = Membership.objects.get(project=project, user=personas["reviewer"])
+    assert (
+        lead.patch(f"/api/projects/{project.pk}/members/{other.pk}/", {"role": "lead"}, format="json").status_code
+        == 200
+    )
+    assert lead.patch(url, {"role": "reviewer"}, format="json").status_code == 200
+    assert Membership.objects.get(pk=mine.pk).role == "reviewer"
+
+
 def test_images_list_filters_and_orders_by_priority(project: Any, client_for: Any) -> None:
     from tests.factories import AnnotationFactory, ImageFactory
 
