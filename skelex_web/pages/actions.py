@@ -1,5 +1,6 @@
 """Actions on the project page: add images and take the next image of the labelling queue
-(annotators and above); start a training round and export a dataset version (leads).
+(annotators and above); start a training round, export a dataset version and manage the members
+(leads).
 
 Plain HTML form posts (CSRF-protected) that call the same services as the API, then redirect
 back to the project page with a message.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -16,11 +18,13 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
+from rest_framework.exceptions import ValidationError
 
 from skelex_web.exports import services as exports
 from skelex_web.exports.models import ExportFormat, ImageMode
 from skelex_web.learning import loop
-from skelex_web.projects.models import Project, Role
+from skelex_web.projects import services as projects
+from skelex_web.projects.models import Membership, Project, Role
 from skelex_web.projects.permissions import get_project_for
 from skelex_web.studies.services import REJECTED, summarise
 from skelex_web.studies.uploads import QueueUnavailable, receive_uploads
@@ -138,3 +142,66 @@ def export(request: HttpRequest, project_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Export {job.pk} of dataset version {version.number} queued ({fmt}).")
     return redirect("pages:project-detail", project.pk)
+
+
+def _refusal(exc: ValidationError) -> str:
+    detail = exc.detail
+    if isinstance(detail, dict):
+        detail = next(iter(detail.values()), "")
+    if isinstance(detail, list):
+        detail = detail[0] if detail else ""
+    return str(detail)
+
+
+@login_required
+@require_POST
+def members(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Leads add an existing account by user name, change a member's role, or remove a member
+    (``op`` = add | role | remove); audited by the same services as the API. A project keeps at
+    least one lead."""
+    project = _lead_project(request, project_id)
+    back = redirect(reverse("pages:project-detail", args=[project.pk]) + "#members")
+    op = request.POST.get("op", "")
+    role = request.POST.get("role", "")
+    if op in ("add", "role") and role not in Role.values:
+        messages.error(request, f"Not changed: the role must be one of {', '.join(Role.values)}.")
+        return back
+    try:
+        if op == "add":
+            username = request.POST.get("username", "").strip()
+            user = get_user_model().objects.filter(username=username).first() if username else None
+            if user is None:
+                messages.error(
+                    request,
+                    f"No account named {username!r}: add people who already have an account here "
+                    "(an administrator creates accounts)."
+                    if username
+                    else "Nothing added: type the user name of an existing account.",
+                )
+                return back
+            existing = project.memberships.filter(user=user).first()
+            if existing is not None:
+                messages.info(request, f"{username} is already a member ({existing.role}); change the role below.")
+                return back
+            projects.set_membership(actor=request.user, project=project, user=user, role=role)
+            messages.success(request, f"{username} added as {role}.")
+            return back
+        try:
+            membership = project.memberships.select_related("user").get(pk=int(request.POST.get("membership", "")))
+        except (ValueError, Membership.DoesNotExist):
+            messages.error(request, "Not changed: that member is not in this project (any more).")
+            return back
+        name = membership.user.get_username()
+        if op == "role":
+            projects.set_membership(actor=request.user, project=project, user=membership.user, role=role)
+            messages.success(request, f"{name} is now {role}.")
+        elif op == "remove":
+            projects.remove_membership(actor=request.user, membership=membership)
+            messages.success(request, f"{name} removed from the project.")
+            if membership.user == request.user:
+                return redirect("pages:project-list")  # you no longer see the project
+        else:
+            messages.error(request, "Not changed: unknown member action.")
+    except ValidationError as exc:
+        messages.error(request, f"Not changed: {_refusal(exc)}.")
+    return back

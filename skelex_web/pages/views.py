@@ -92,6 +92,8 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "summary": summary,
             "learning": selectors.learning_summary(project),
             "export": selectors.export_summary(project) if role == Role.LEAD else None,
+            "members": project.memberships.select_related("user").order_by("user__username"),
+            "roles": Role.values,
             "can_label": has_role(request.user, project, Role.ANNOTATOR),
             "live_url": versioned_url("frontend/project/live.js"),
             "upload": selectors.upload_summary(request.user, project)
