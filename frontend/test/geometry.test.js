@@ -3,8 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  clampBox, fitZoom, hitBox, hitHandle, length, moveBox, normalize, resizeBox, sameBox, toImage, toScreen,
-  visibleRect, zoomAt,
+  TAG_H, clampBox, fitZoom, hitBox, hitHandle, length, moveBox, normalize, placeTag, resizeBox, sameBox, toImage,
+  toScreen, visibleRect, zoomAt,
 } from "../src/viewer/geometry.js";
 
 const view = (over = {}) => ({ zoom: 1, panX: 0, panY: 0, rotation: 0, flipH: false, flipV: false, vw: 800, vh: 600, iw: 400, ih: 300, ...over });
@@ -110,4 +110,17 @@ test("length is in mm when the pixel spacing is known", () => {
   assert.deepEqual(length({ x: 0, y: 0 }, { x: 3, y: 4 }, null, null), { px: 5, mm: null });
   const m = length({ x: 0, y: 0 }, { x: 3, y: 4 }, 0.2, 0.1);
   close(m.mm, Math.hypot(0.3, 0.8));
+});
+
+test("name tags of boxes that start close together are stacked, not drawn over each other", () => {
+  const placed = [];
+  const put = (x, y, w) => {
+    const at = placeTag(x, y, w, placed);
+    placed.push({ x, y: at - TAG_H, w, h: TAG_H });
+    return at;
+  };
+  assert.equal(put(100, 50, 80), 50, "the first goes where it wants");
+  assert.equal(put(140, 58, 80), 58 + TAG_H, "overlapping: one tag lower");
+  assert.equal(put(300, 52, 80), 52, "clear of the others: where it wants");
+  assert.equal(put(100, 50, 80), 50 + 3 * TAG_H, "below both tags it would cover");
 });

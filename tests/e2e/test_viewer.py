@@ -390,6 +390,7 @@ def test_an_annotator_cannot_change_a_reviewers_box_and_a_viewer_gets_no_editing
     rui_ctx, rui = signed_in_page(browser, live_app, "rui", errors)
     open_viewer(rui, live_app, small)
     drag(rui, (330, 40), (630, 200))  # clear of the boxes the other tests draw on this image
+    rui.select_option("select[data-head=tumour_type]", "benign")
     wait_saved(rui)
     box = "select id, x0, is_deleted from labeling_annotation where image_id=? and kind='box' and author_id=?"
     (before,) = rows(live_app.db, box, small, users["rui"])
@@ -409,6 +410,9 @@ def test_an_annotator_cannot_change_a_reviewers_box_and_a_viewer_gets_no_editing
     assert ana.evaluate("skelexViewer.notices.at(-1)").startswith("That is rui's box: annotators change only their own")
     assert ana.evaluate("skelexViewer.autosave.unsavedCount()") == 0
     assert rows(live_app.db, box, small, users["rui"]) == [before]
+    # Her own answer is hers to give; rui's is shown beside it, not as hers.
+    assert ana.input_value("select[data-head=tumour_type]") == ""
+    assert ana.locator("[data-others=tumour_type]").inner_text() == "rui: benign"
     ana_ctx.close()
 
     # Vera (viewer) reads only: no undo / accept-all buttons, findings and labels disabled.

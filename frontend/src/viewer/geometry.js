@@ -258,3 +258,28 @@ export function visibleRect(v) {
     v.ih,
   );
 }
+
+/** Height of a box's name tag on screen (px). */
+export const TAG_H = 16;
+
+/**
+ * Where a box's name tag goes on screen: its bottom edge at `y` (above the box's top-left corner),
+ * or, when that would cover a tag already placed in this frame, one tag height lower at a time (into
+ * the box), so that tags of boxes starting near each other stay readable. Gives up after `tries`
+ * and keeps `y`.
+ * @param {number} x
+ * @param {number} y the tag's bottom edge as wanted
+ * @param {number} w the tag's width
+ * @param {{x: number, y: number, w: number, h: number}[]} placed tags drawn so far (their rectangles)
+ * @param {number} [tries]
+ * @returns {number} the bottom edge to draw at
+ */
+export function placeTag(x, y, w, placed, tries = 6) {
+  const free = (/** @type {number} */ yy) =>
+    placed.every((r) => x + w <= r.x || r.x + r.w <= x || yy <= r.y || r.y + r.h <= yy - TAG_H);
+  for (let k = 0; k < tries; k++) {
+    const yy = y + k * TAG_H;
+    if (free(yy)) return yy;
+  }
+  return y;
+}

@@ -6,7 +6,7 @@
  * and the measurement.
  */
 
-import { HANDLES, handlePoint, length, toScreen, viewMatrix, visibleRect } from "./geometry.js";
+import { HANDLES, TAG_H, handlePoint, length, placeTag, toScreen, viewMatrix, visibleRect } from "./geometry.js";
 import { applyLut, buildLut } from "./lut.js";
 import { Pyramid } from "./pyramid.js";
 import { formatScore } from "./score.js";
@@ -50,6 +50,8 @@ export class Renderer {
     this.imageData = null;
     /** @type {CanvasImageSource|null} the error map, coloured (heatmap.js) */
     this.overlay = null;
+    /** @type {{x: number, y: number, w: number, h: number}[]} name tags drawn in this frame */
+    this.tags = [];
     this.scheduled = false;
     this.dpr = 1;
     /** Frame timings for the performance report: [start, end] in ms since navigation. */
@@ -181,6 +183,7 @@ export class Renderer {
     const labels = store.config.schema?.box_labels ?? [];
     ctx.font = "12px system-ui, sans-serif";
     ctx.textBaseline = "bottom";
+    this.tags = [];
     for (const sg of store.pendingSuggestions()) {
       const r = this.screenRect(sg);
       const selected = s.selected === `s${sg.id}`;
@@ -236,10 +239,12 @@ export class Renderer {
   tag(text, x, y, colour) {
     const { ctx } = this;
     const w = ctx.measureText(text).width + 6;
+    const at = placeTag(x, y, w, this.tags);
+    this.tags.push({ x, y: at - TAG_H, w, h: TAG_H });
     ctx.fillStyle = "rgba(0,0,0,0.65)";
-    ctx.fillRect(x, y - 16, w, 15);
+    ctx.fillRect(x, at - TAG_H, w, TAG_H - 1);
     ctx.fillStyle = colour;
-    ctx.fillText(text, x + 3, y - 2);
+    ctx.fillText(text, x + 3, at - 2);
   }
 
   /** @param {any} box */

@@ -33,6 +33,11 @@ export function mountHeads(root, ctx) {
         const ans = store.headAnswer(h.name);
         const answered = ans && !ans.deleted ? ans.value : null;
         const pred = prediction(h.name);
+        // Other readers' answers: each reader answers for themselves; a reviewer compares.
+        const me = store.config.user?.id ?? null;
+        const others = store.state.annotations
+          .filter((a) => a.kind === "head" && a.head === h.name && !a.deleted && a.author !== me)
+          .map((a) => `${a.author_name || "someone"}: ${Array.isArray(a.value) ? a.value.join(", ") || "none" : a.value}`);
         const probs = /** @type {Record<string, number>} */ (pred?.value?.probabilities ?? {});
         const predicted = pred?.value?.answer ?? null;
         const probText = Object.entries(probs)
@@ -105,6 +110,7 @@ export function mountHeads(root, ctx) {
           control,
           confirm,
           pred ? el("div", { class: "probs", title: "Model prediction (not saved until you confirm)", text: `model: ${probText}` }) : null,
+          others.length ? el("div", { class: "others", "data-others": h.name, title: "Other readers' answers", text: others.join(" · ") }) : null,
         );
       }),
     );
