@@ -33,8 +33,8 @@ def load_raster(data: bytes, name: str | None, *, max_pixels: int) -> DecodedIma
         raise fail(
             name, f"image too large: exceeds the limit of {max_pixels:,} pixels (possible decompression bomb)"
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise fail(name, f"not a readable image ({type(exc).__name__})") from None
+    except (OSError, SyntaxError, ValueError):
+        raise fail(name, "not a readable image: not a PNG, JPEG or TIFF file, or its header is damaged") from None
     file_format = _FORMATS.get(im.format or "", "")
     if not file_format:
         raise fail(name, f"unsupported image format {im.format}")
@@ -58,8 +58,13 @@ def load_raster(data: bytes, name: str | None, *, max_pixels: int) -> DecodedIma
             notes.append(f"EXIF orientation {orientation} applied")
         pixels, bits = _to_uint16(im, notes)
     except (OSError, SyntaxError, ValueError) as exc:
-        problem = "truncated or corrupt image data" if "truncated" in str(exc) or isinstance(exc, OSError) else ""
-        raise fail(name, f"{problem or 'image data could not be decoded'} ({type(exc).__name__})") from None
+        # Said in words, not as the exception's class, which means nothing to the person uploading.
+        problem = (
+            "truncated or corrupt image data: the file ends early or its pixel data is damaged"
+            if "truncated" in str(exc) or isinstance(exc, OSError)
+            else "image data could not be decoded"
+        )
+        raise fail(name, problem) from None
     if bits <= 8:
         window, window_source = (float(1 << (bits - 1)), float(1 << bits)), "full_range"
     else:

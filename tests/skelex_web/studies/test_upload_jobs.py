@@ -112,7 +112,7 @@ def test_queued_upload_reports_each_file_by_position_without_names(
     rows = [(r["index"], r["entry"], r["status"], r["reason"]) for r in data["results"]]
     assert rows == [
         (1, None, "ingested", ""),
-        (2, None, "rejected", "truncated or corrupt image data (OSError)"),
+        (2, None, "rejected", "truncated or corrupt image data: the file ends early or its pixel data is damaged"),
         (3, None, "ingested", ""),
         (4, 1, "ingested", ""),
         (4, 2, "rejected", "unsafe path in zip (absolute or '..'); skipped"),

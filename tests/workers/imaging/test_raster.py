@@ -78,7 +78,17 @@ _TRANSPOSE = {3: Image.Transpose.ROTATE_180, 8: Image.Transpose.ROTATE_90}
 @pytest.mark.parametrize("stem", ["IMG0004028", "IMG0004029", "IMG0004036"])
 def test_truncated_fracatlas_jpegs_refused(fracatlas: Path, stem: str) -> None:
     path = fracatlas / "images" / "corrupt" / f"{stem}.jpg"
-    with pytest.raises(ImagingError, match=rf"^{stem}\.jpg: truncated or corrupt image data"):
+    with pytest.raises(ImagingError, match=rf"^{stem}\.jpg: truncated or corrupt image data: the file ends early") as e:
+        load_image(path, name=path.name)
+    assert "Error" not in str(e.value)  # said in words, not as an exception class
+
+
+def test_a_file_that_is_no_image_is_refused_in_words(tmp_path: Path) -> None:
+    path = tmp_path / "scan.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"then nothing a PNG decoder could read")
+    with pytest.raises(
+        ImagingError, match=r"^scan\.png: not a readable image: not a PNG, JPEG or TIFF file, or its header is damaged$"
+    ):
         load_image(path, name=path.name)
 
 
