@@ -58,6 +58,8 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
             )
         except services.InvalidFilters as exc:
             raise ValidationError({f"filters.{k}": v for k, v in exc.errors.items()}) from None
+        except services.EmptyVersion as exc:
+            return Response({"detail": f"{str(exc)[0].upper()}{str(exc)[1:]}."}, status=status.HTTP_400_BAD_REQUEST)
         except ValueError as exc:
             raise ValidationError({"split_ratios": [str(exc)]}) from None
         return Response(self.get_serializer(version).data, status=status.HTTP_201_CREATED)

@@ -34,6 +34,10 @@ EXPORT_TASK = "workers.export.build"
 InvalidFilters = snapshot.InvalidFilters
 
 
+class EmptyVersion(ValueError):
+    """No image of the project matches: a dataset version of nothing is refused, not written."""
+
+
 def _publish(project_id: int, payload: dict[str, Any]) -> None:
     try:
         from skelex_web import events
@@ -69,6 +73,7 @@ def create_version(
 
     Raises:
         InvalidFilters: with per-field errors.
+        EmptyVersion: no image matches (an empty project, or filters that leave nothing).
         ValueError: bad split ratios.
     """
     clean = snapshot.normalise_filters(project, filters)
@@ -78,6 +83,12 @@ def create_version(
     try:
         with os.fdopen(fd, "wb") as out:
             result = snapshot.write_manifest(project, out, filters=clean, seed=int(split_seed), ratios=ratios)
+        if not result["image_count"]:
+            raise EmptyVersion(
+                "nothing to export: no image matches these filters"
+                if clean != snapshot.normalise_filters(project, {})
+                else "nothing to export: the project has no images yet"
+            )
         for _attempt in range(5):
             number = (DatasetVersion.objects.filter(project=project).aggregate(m=Max("number"))["m"] or 0) + 1
             rel = snapshot.manifest_path(number, project.pk, result["content_hash"])

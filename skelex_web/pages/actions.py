@@ -90,6 +90,15 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
     return back
 
 
+def _why_queue_is_empty(project: Project) -> str:
+    images = project.images.exclude(status="failed")
+    if not images.exists():
+        return "No images to label yet: add images to the project first."
+    if not loop.unlabelled(images).exists():
+        return "Every image in this project is labelled."
+    return QUEUE_EMPTY
+
+
 @login_required
 @require_POST
 def label_next(request: HttpRequest, project_id: int) -> HttpResponse:
@@ -98,7 +107,7 @@ def label_next(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _project_for(request, project_id, Role.ANNOTATOR)
     image = loop.claim_next(project, request.user)
     if image is None:
-        messages.info(request, QUEUE_EMPTY)
+        messages.info(request, _why_queue_is_empty(project))
         return redirect("pages:worklist", project.pk)
     return redirect(reverse("pages:viewer", args=[project.pk, image.pk]) + "?queue=1")
 

@@ -50,6 +50,24 @@ def test_bad_filters_answer_400_with_field_errors(client_for: Any, project: Any,
     assert response.status_code == 400 and "filters.labels" in response.json()["errors"]
 
 
+def test_an_empty_dataset_version_is_refused_with_the_reason(
+    client_for: Any, project: Any, personas: Any, settings: Any
+) -> None:
+    from skelex_web.exports.models import DatasetVersion
+
+    response = _create(client_for("lead"), project)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Nothing to export: the project has no images yet."}
+    assert not DatasetVersion.objects.exists()
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()], "no manifest left behind"
+
+
+def test_filters_that_leave_nothing_say_so(client_for: Any, project: Any, labelled: Any) -> None:
+    response = _create(client_for("lead"), project, filters={"body_parts": ["hip"]})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Nothing to export: no image matches these filters."}
+
+
 def test_export_enqueues_the_task_and_the_lead_downloads_the_zip(
     client_for: Any, project: Any, labelled: Any, django_capture_on_commit_callbacks: Any
 ) -> None:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from skelex_web.learning import loop
 from skelex_web.studies.models import Image
-from tests.factories import ImageFactory
+from tests.factories import AnnotationFactory, ImageFactory
 
 
 @pytest.fixture
@@ -92,6 +92,21 @@ def test_an_empty_queue_sends_you_to_the_worklist_and_keeps_what_you_have_open(
     assert [str(m) for m in get_messages(response.wsgi_request)] == [
         "The labelling queue is empty: every image is labelled or open in someone else's viewer."
     ]
+
+
+def test_label_next_says_why_there_is_nothing_to_label(project: Any, personas: Any, browser_for: Any) -> None:
+    ana = browser_for("annotator")
+
+    def said() -> list[str]:
+        response = ana.post(f"/projects/{project.pk}/next/", follow=True)
+        return [str(m) for m in response.context["messages"]]
+
+    assert said() == ["No images to label yet: add images to the project first."]
+    ImageFactory(project=project, status="failed")  # never in the queue
+    assert said() == ["No images to label yet: add images to the project first."]
+    done = ImageFactory(project=project)
+    AnnotationFactory(image=done, author=personas["reviewer"])
+    assert said() == ["Every image in this project is labelled."]
 
 
 def test_an_image_open_elsewhere_says_whose_it_is_in_the_viewer_and_the_worklist(
