@@ -134,3 +134,21 @@ test("clearing a head answer leaves it unanswered (deleted on the server), undo 
   h.undo();
   assert.equal(isDirty(saved), false);
 });
+
+test("giving a suggestion another label accepts it as edited with that label; undo puts it back", () => {
+  const store = new Store(config);
+  store.state.suggestions = [sugg(1)];
+  const h = new History();
+  const other = config.schema.box_labels.find((l) => l !== sugg(1).label);
+  h.run(acceptSuggestion(store, 1, undefined, other));
+  const [box] = store.boxes();
+  assert.deepEqual([box.label, box.origin, box.suggestion], [other, "suggestion-edited", 1]);
+  assert.deepEqual([box.x0, box.y0, box.x1, box.y1], [sugg(1).x0, sugg(1).y0, sugg(1).x1, sugg(1).y1]);
+  assert.equal(store.state.suggestions[0].state, "edited");
+  h.undo();
+  assert.deepEqual(store.boxes(), []);
+  assert.equal(store.state.suggestions[0].state, "pending");
+  // The suggestion's own label is a plain accept.
+  h.run(acceptSuggestion(store, 1, undefined, sugg(1).label));
+  assert.equal(store.boxes()[0].origin, "suggestion-accepted");
+});

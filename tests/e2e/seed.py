@@ -112,6 +112,11 @@ def main() -> None:
                 score=score, source="errormap", model_version=backbone, rank=rank,
             ).pk
         )  # fmt: skip
+    # On the small film, clear of where the tests draw and drag: the label-key test relabels it.
+    small_suggestion = Suggestion.objects.create(
+        project=project, image=small, kind="box", label="fracture", x0=160, y0=440, x1=300, y1=500,
+        score=0.5, source="errormap", model_version=backbone, rank=0,
+    )  # fmt: skip
     head = Suggestion.objects.create(
         project=project, image=big, kind="head", head="abnormal", source="heads", model_version=backbone, rank=0,
         value={"answer": "yes", "probabilities": {"yes": 0.83, "no": 0.17}}, score=0.83,
@@ -122,6 +127,7 @@ def main() -> None:
                 "project": project.pk,
                 "big": big.pk,
                 "small": small.pk,
+                "small_suggestion": small_suggestion.pk,
                 "suggestions": suggestions,
                 "head_suggestion": head.pk,
                 "users": {k: u.pk for k, u in users.items()},

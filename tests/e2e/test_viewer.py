@@ -424,3 +424,20 @@ def test_an_annotator_cannot_change_a_reviewers_box_and_a_viewer_gets_no_editing
     assert vera.locator(f"[data-testid=boxes] li[data-id='{before[0]}'] button").count() == 0
     vera_ctx.close()
     assert errors == []
+
+
+def test_a_label_key_on_a_selected_suggestion_makes_it_your_box_with_that_label(
+    live_app: LiveApp, browser: Any
+) -> None:
+    small, sid = live_app.ids["small"], live_app.ids["small_suggestion"]
+    errors: list[str] = []
+    context, page = signed_in_page(browser, live_app, "ana", errors)
+    open_viewer(page, live_app, small)
+    page.click(f"li[data-suggestion='{sid}']")
+    page.keyboard.press("2")  # the schema's second box label: lesion
+    wait_saved(page)
+    made = "select label, origin, x0, x1 from labeling_annotation where suggestion_id=? and is_deleted=0"
+    assert rows(live_app.db, made, sid) == [("lesion", "suggestion-edited", 160.0, 300.0)]
+    assert rows(live_app.db, "select state from labeling_suggestion where id=?", sid) == [("edited",)]
+    context.close()
+    assert errors == []

@@ -82,6 +82,9 @@ export function makeActions(v) {
         byId("current-label").textContent = label;
         const a = s.selected ? store.annotation(s.selected) : undefined;
         if (a && !a.deleted && a.kind === "box" && a.label !== label) history.run(updateBox(store, a.lid, { label }));
+        // A selected suggestion given another label becomes your box with that label ("edited").
+        const sg = s.selected?.startsWith("s") ? store.suggestion(Number(s.selected.slice(1))) : undefined;
+        if (sg && sg.state === "pending" && sg.kind === "box") history.run(acceptSuggestion(store, sg.id, undefined, label));
         return;
       }
       case "nudge": {

@@ -33,7 +33,7 @@ export const SHORTCUTS = [
   { keys: "R", description: "Reject the selected (or best) suggestion", match: k("r", { shift: false }), action: "reject" },
   { keys: "Shift+A", description: "Accept all suggestions of this image", match: k("a", { shift: true }), action: "acceptAll" },
   { keys: "Tab / Shift+Tab", description: "Select next / previous box or suggestion", match: (e) => e.key === "Tab", action: "cycle" },
-  { keys: "1 … 9", description: "Set the label of the selected box (and of new boxes)", match: (e) => /^Digit[1-9]$/.test(e.code) && !e.shiftKey && !e.ctrlKey && !e.altKey, action: "label" },
+  { keys: "1 … 9", description: "Set the label of the selected box or suggestion (and of new boxes)", match: (e) => /^Digit[1-9]$/.test(e.code) && !e.shiftKey && !e.ctrlKey && !e.altKey, action: "label" },
   { keys: "Arrow keys (Shift: ×10)", description: "Nudge the selected box by one image pixel", match: (e) => e.key.startsWith("Arrow") && !e.ctrlKey && !e.altKey, action: "nudge" },
   { keys: "Delete / Backspace", description: "Delete the selected box", match: (e) => e.key === "Delete" || e.key === "Backspace", action: "delete" },
   { keys: "Escape", description: "Deselect, cancel", match: (e) => e.key === "Escape", action: "escape" },

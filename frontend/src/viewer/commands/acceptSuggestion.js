@@ -13,15 +13,17 @@ import { makeAnnotation } from "../store.js";
  * @param {Store} store
  * @param {number} suggestionId
  * @param {import("../types.js").Box} [box] the edited box; omitted = the suggestion's own box
+ * @param {string} [label] another label than the suggestion's (accepting it as edited)
  * @returns {import("../history.js").Command}
  */
-export function acceptSuggestion(store, suggestionId, box) {
+export function acceptSuggestion(store, suggestionId, box, label) {
   const s = store.suggestion(suggestionId);
   if (!s) throw new Error(`no suggestion ${suggestionId}`);
-  const edited = box !== undefined;
+  const relabelled = label !== undefined && label !== (s.label || store.state.currentLabel);
+  const edited = box !== undefined || relabelled;
   const annotation = makeAnnotation({
     kind: "box",
-    label: s.label || store.state.currentLabel,
+    label: label ?? (s.label || store.state.currentLabel),
     x0: box ? box.x0 : s.x0,
     y0: box ? box.y0 : s.y0,
     x1: box ? box.x1 : s.x1,
