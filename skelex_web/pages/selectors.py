@@ -15,7 +15,7 @@ from skelex_web.labeling.models import Annotation, AnnotationKind, Suggestion, S
 from skelex_web.projects.models import Project
 from skelex_web.studies.models import Image, ImageStatus
 
-FILTER_KEYS = ("status", "label", "body_part", "suggestions")
+FILTER_KEYS = ("status", "label", "body_part", "suggestions", "labelled")
 # Worklist filter on suggestions: any state of SuggestionState, or "none" (no suggestions at all).
 SUGGESTION_FILTERS = [*SuggestionState.values, "none"]
 
@@ -28,6 +28,7 @@ class WorklistFilters:
     label: str = ""
     body_part: str = ""
     suggestions: str = ""
+    labelled: str = ""  # "yes": any live label (box or findings answer), "no": none yet
 
     @classmethod
     def from_query(cls, query: Any) -> WorklistFilters:
@@ -52,6 +53,9 @@ def worklist(project: Project, filters: WorklistFilters) -> QuerySet[Image]:
                 )
             )
         )
+    if filters.labelled in ("yes", "no"):
+        live = Exists(Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False))
+        qs = qs.filter(live if filters.labelled == "yes" else ~live)
     if filters.suggestions == "none":
         qs = qs.filter(~Exists(Suggestion.objects.filter(image=OuterRef("pk"))))
     elif filters.suggestions:
@@ -60,10 +64,13 @@ def worklist(project: Project, filters: WorklistFilters) -> QuerySet[Image]:
 
 
 def annotate_for_list(qs: QuerySet[Image]) -> QuerySet[Image]:
-    """Adds the per-image counts the worklist shows (boxes, pending suggestions)."""
+    """Adds the per-image counts the worklist shows (boxes, findings answers, pending suggestions)."""
     return qs.annotate(
         n_boxes=Count(
             "annotations", filter=Q(annotations__kind=AnnotationKind.BOX, annotations__is_deleted=False), distinct=True
+        ),
+        n_answers=Count(
+            "annotations", filter=Q(annotations__kind=AnnotationKind.HEAD, annotations__is_deleted=False), distinct=True
         ),
         n_pending=Count("suggestions", filter=Q(suggestions__state=SuggestionState.PENDING), distinct=True),
     )

@@ -132,6 +132,15 @@ def test_worklist_filters(project: Any, personas: Any) -> None:
     assert ids("label=implant") == [labelled.pk]
     assert ids("suggestions=pending") == [wrist.pk]
     assert ids("suggestions=none") == [hand.pk, labelled.pk]
+    # Labelled: any live label, a findings answer alone included; a deleted one does not count.
+    answered = ImageFactory(project=project)
+    AnnotationFactory(image=answered, kind="head", head="abnormal", value="no", label="")
+    AnnotationFactory(image=hand, is_deleted=True)
+    assert ids("labelled=yes") == [labelled.pk, answered.pk]
+    assert ids("labelled=no") == [hand.pk, wrist.pk]
+    assert ids("labelled=maybe") == ids("")  # not a filter value: no filter
+    page = c.get(f"/projects/{project.pk}/worklist/?labelled=yes").content.decode()
+    assert '<option value="yes" selected>yes</option>' in page and "1 answer</span>" in page
 
 
 def test_viewer_page_carries_config_and_worklist_neighbours(project: Any, personas: Any) -> None:
