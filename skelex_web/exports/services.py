@@ -52,6 +52,14 @@ def _exports_dir(*parts: str) -> Path:
     return path
 
 
+def _why_empty(project: Project, filters: dict[str, Any]) -> str:
+    if not project.images.exclude(status="failed").exists():
+        return "nothing to export: the project has no images yet"
+    if filters != snapshot.normalise_filters(project, {}):
+        return "nothing to export: no image matches these filters"
+    return "nothing to export: no image is labelled yet (or include unlabelled images)"
+
+
 def create_version(
     *,
     project: Project,
@@ -84,11 +92,7 @@ def create_version(
         with os.fdopen(fd, "wb") as out:
             result = snapshot.write_manifest(project, out, filters=clean, seed=int(split_seed), ratios=ratios)
         if not result["image_count"]:
-            raise EmptyVersion(
-                "nothing to export: no image matches these filters"
-                if clean != snapshot.normalise_filters(project, {})
-                else "nothing to export: the project has no images yet"
-            )
+            raise EmptyVersion(_why_empty(project, clean))
         for _attempt in range(5):
             number = (DatasetVersion.objects.filter(project=project).aggregate(m=Max("number"))["m"] or 0) + 1
             rel = snapshot.manifest_path(number, project.pk, result["content_hash"])

@@ -136,13 +136,13 @@ def export(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _lead_project(request, project_id)
     fmt = request.POST.get("format", ExportFormat.COCO)
     images = request.POST.get("images", ImageMode.PNG16)
-    reviewed_only = request.POST.get("reviewed_only") == "on"
+    filters = {k: True for k in ("reviewed_only", "include_unlabelled") if request.POST.get(k) == "on"}
     try:
         version = exports.create_version(
             project=project,
             actor=request.user,
             name=request.POST.get("name", "")[:200],
-            filters={"reviewed_only": True} if reviewed_only else {},
+            filters=filters,
             split_seed=int(request.POST.get("split_seed") or 0),
         )
         job = exports.start_export(version=version, actor=request.user, fmt=fmt, images=images)

@@ -48,9 +48,21 @@ def test_retrain_button_queues_one_round(
 def test_export_button_snapshots_a_version_and_queues_the_export(
     project: Any, browser_for: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
 ) -> None:
-    ImageFactory(project=project)
+    image = ImageFactory(project=project)
+    lead = browser_for("lead")
+    # Nothing labelled yet: no empty version is made, and the lead is told why.
+    response = lead.post(f"/projects/{project.pk}/export/", {"format": "yolo"}, follow=True)
+    assert [str(m) for m in response.context["messages"]] == [
+        "Export not started: nothing to export: no image is labelled yet (or include unlabelled images)"
+    ]
+    assert not DatasetVersion.objects.exists()
+    response = lead.post(f"/projects/{project.pk}/export/", {"format": "csv", "include_unlabelled": "on"}, follow=True)
+    assert "queued (csv)" in response.content.decode()
+    assert DatasetVersion.objects.get(project=project).image_count == 1
+    DatasetVersion.objects.all().delete()
+    AnnotationFactory(image=image)
     with django_capture_on_commit_callbacks(execute=True):
-        response = browser_for("lead").post(
+        response = lead.post(
             f"/projects/{project.pk}/export/", {"format": "yolo", "images": "png8", "split_seed": "3"}, follow=True
         )
     assert "queued (yolo)" in response.content.decode()
