@@ -189,11 +189,33 @@ def create_annotation(*, actor: Any, image: Image, data: dict[str, Any]) -> tupl
         suggestion.resolved_by = actor
         suggestion.resolved_at = timezone.now()
         suggestion.save(update_fields=["state", "resolved_by", "resolved_at"])
+    elif annotation.kind == AnnotationKind.HEAD:
+        _resolve_predictions(actor, annotation)
     record(
         actor=actor, action="annotation.create", target=annotation, project=image.project, after=snapshot(annotation)
     )
     _notify_saved(annotation, actor)
     return annotation, True
+
+
+def _resolve_predictions(actor: Any, annotation: Annotation) -> None:
+    """A head answered without confirming the model's pending prediction resolves it all the same:
+    accepted when the answer is the model's, rejected otherwise (audited and announced), so it
+    does not wait in the pending count and the worklist next to an answered finding."""
+    pending = Suggestion.objects.select_for_update().filter(
+        image_id=annotation.image_id, kind=AnnotationKind.HEAD, head=annotation.head, state=SuggestionState.PENDING
+    )
+    for s in pending:
+        same = annotation.value == (s.value or {}).get("answer")
+        s.state = SuggestionState.ACCEPTED if same else SuggestionState.REJECTED
+        s.resolved_by = actor
+        s.resolved_at = timezone.now()
+        s.save(update_fields=["state", "resolved_by", "resolved_at"])
+        record(actor=actor, action="suggestion.resolve", target=s, project=annotation.project,
+               before={"state": SuggestionState.PENDING}, after={"state": s.state, "by_answer": annotation.pk})  # fmt: skip
+        _publish(
+            annotation.project_id, "suggestion.resolved", {"image": s.image_id, "suggestion": s.pk, "state": s.state}
+        )
 
 
 def _check_can_edit(actor: Any, annotation: Annotation) -> None:

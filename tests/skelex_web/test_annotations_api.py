@@ -195,3 +195,24 @@ def test_another_users_client_uid_is_refused(image: Any, personas: Any, client_f
     elsewhere = ImageFactory(project=image.project)
     other = client_for("reviewer").post("/api/annotations/", box(elsewhere, client_uid=key), format="json")
     assert other.status_code == 201
+
+
+def test_answering_a_finding_yourself_resolves_the_models_prediction(image: Any, client_for: Any) -> None:
+    def predict(head: str, answer: str) -> Any:
+        return SuggestionFactory(
+            image=image, kind="head", head=head, label="", value={"answer": answer, "probabilities": {answer: 0.8}}
+        )
+
+    same, other, untouched = predict("abnormal", "yes"), predict("implant", "yes"), predict("tumour_type", "benign")
+    box = SuggestionFactory(image=image)
+    client = client_for("annotator")
+    for head, value in (("abnormal", "yes"), ("implant", "no")):
+        body = {"image": image.pk, "kind": "head", "head": head, "value": value}
+        assert client.post("/api/annotations/", body, format="json").status_code == 201
+    states = dict(Suggestion.objects.values_list("pk", "state"))
+    # Agreeing counts as accepting it, disagreeing as rejecting; nothing else is touched.
+    assert (states[same.pk], states[other.pk]) == ("accepted", "rejected")
+    assert (states[untouched.pk], states[box.pk]) == ("pending", "pending")
+    assert Annotation.objects.get(head="implant").origin == "manual"
+    resolved = AuditEvent.objects.filter(action="suggestion.resolve").values_list("target_id", flat=True)
+    assert sorted(int(t) for t in resolved) == sorted([same.pk, other.pk])

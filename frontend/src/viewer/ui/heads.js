@@ -21,9 +21,14 @@ export function mountHeads(root, ctx) {
   const heads = store.config.schema?.heads ?? [];
   const canEdit = store.config.can_edit !== false;
 
-  /** @param {string} head */
+  /**
+   * The model's prediction for a head: the pending one, else the latest resolved (a reader's
+   * answer resolves it; its probabilities stay worth seeing).
+   * @param {string} head
+   */
   function prediction(head) {
-    return store.state.suggestions.find((s) => s.kind === "head" && s.head === head && s.state === "pending");
+    const all = store.state.suggestions.filter((s) => s.kind === "head" && s.head === head);
+    return all.find((s) => s.state === "pending") ?? all.at(-1);
   }
 
   function render() {
@@ -39,7 +44,8 @@ export function mountHeads(root, ctx) {
           .filter((a) => a.kind === "head" && a.head === h.name && !a.deleted && a.author !== me)
           .map((a) => `${a.author_name || "someone"}: ${Array.isArray(a.value) ? a.value.join(", ") || "none" : a.value}`);
         const probs = /** @type {Record<string, number>} */ (pred?.value?.probabilities ?? {});
-        const predicted = pred?.value?.answer ?? null;
+        // Only a pending prediction pre-selects and can be confirmed.
+        const predicted = pred?.state === "pending" ? (pred?.value?.answer ?? null) : null;
         const probText = Object.entries(probs)
           .sort((a, b) => b[1] - a[1])
           .slice(0, 3)
@@ -94,7 +100,7 @@ export function mountHeads(root, ctx) {
           control = sel;
         }
         const confirm =
-          canEdit && pred && answered === null
+          canEdit && pred && predicted !== null && answered === null
             ? el("button", {
                 class: "mini ok",
                 title: "Confirm the model's answer as yours",
@@ -109,7 +115,13 @@ export function mountHeads(root, ctx) {
           el("div", { class: "head-name", text: h.name.replaceAll("_", " ") }),
           control,
           confirm,
-          pred ? el("div", { class: "probs", title: "Model prediction (not saved until you confirm)", text: `model: ${probText}` }) : null,
+          pred
+            ? el("div", {
+                class: "probs",
+                title: pred.state === "pending" ? "Model prediction (not saved until you confirm)" : `Model prediction (${pred.state})`,
+                text: `model: ${probText}`,
+              })
+            : null,
           others.length ? el("div", { class: "others", "data-others": h.name, title: "Other readers' answers", text: others.join(" · ") }) : null,
         );
       }),
