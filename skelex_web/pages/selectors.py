@@ -39,8 +39,12 @@ class WorklistFilters:
 
 
 def worklist(project: Project, filters: WorklistFilters) -> QuerySet[Image]:
-    """The project's images filtered, highest active-learning priority first (unscored last), then by id."""
-    qs = Image.objects.filter(project=project)
+    """The project's images filtered: the unlabelled ones first, in the labelling queue's order
+    (highest active-learning priority first, unscored last, then by id), then the labelled ones in
+    the same order (their priority is from before they were labelled, and ``is_labelled`` says so)."""
+    qs = Image.objects.filter(project=project).annotate(
+        is_labelled=Exists(Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False))
+    )
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.body_part:
@@ -54,13 +58,12 @@ def worklist(project: Project, filters: WorklistFilters) -> QuerySet[Image]:
             )
         )
     if filters.labelled in ("yes", "no"):
-        live = Exists(Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False))
-        qs = qs.filter(live if filters.labelled == "yes" else ~live)
+        qs = qs.filter(is_labelled=filters.labelled == "yes")
     if filters.suggestions == "none":
         qs = qs.filter(~Exists(Suggestion.objects.filter(image=OuterRef("pk"))))
     elif filters.suggestions:
         qs = qs.filter(Exists(Suggestion.objects.filter(image=OuterRef("pk"), state=filters.suggestions)))
-    return qs.order_by(F("al_priority").desc(nulls_last=True), "id")
+    return qs.order_by("is_labelled", F("al_priority").desc(nulls_last=True), "id")
 
 
 def annotate_for_list(qs: QuerySet[Image]) -> QuerySet[Image]:
@@ -72,7 +75,12 @@ def annotate_for_list(qs: QuerySet[Image]) -> QuerySet[Image]:
         n_answers=Count(
             "annotations", filter=Q(annotations__kind=AnnotationKind.HEAD, annotations__is_deleted=False), distinct=True
         ),
-        n_pending=Count("suggestions", filter=Q(suggestions__state=SuggestionState.PENDING), distinct=True),
+        # Box suggestions, as the viewer lists them (a head prediction is shown with its finding).
+        n_pending=Count(
+            "suggestions",
+            filter=Q(suggestions__state=SuggestionState.PENDING, suggestions__kind=AnnotationKind.BOX),
+            distinct=True,
+        ),
     )
 
 
