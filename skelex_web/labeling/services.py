@@ -211,8 +211,11 @@ def _resolve_predictions(actor: Any, annotation: Annotation) -> None:
         s.resolved_by = actor
         s.resolved_at = timezone.now()
         s.save(update_fields=["state", "resolved_by", "resolved_at"])
-        record(actor=actor, action="suggestion.resolve", target=s, project=annotation.project,
-               before={"state": SuggestionState.PENDING}, after={"state": s.state, "by_answer": annotation.pk})  # fmt: skip
+        after = {"state": s.state, "by_answer": annotation.pk}
+        before = {"state": SuggestionState.PENDING}
+        record(
+            actor=actor, action="suggestion.resolve", target=s, project=annotation.project, before=before, after=after
+        )
         _publish(
             annotation.project_id, "suggestion.resolved", {"image": s.image_id, "suggestion": s.pk, "state": s.state}
         )

@@ -39,9 +39,10 @@ class WorklistFilters:
 
 
 def worklist(project: Project, filters: WorklistFilters) -> QuerySet[Image]:
-    """The project's images filtered: the unlabelled ones first, in the labelling queue's order
-    (highest active-learning priority first, unscored last, then by id), then the labelled ones in
-    the same order (their priority is from before they were labelled, and ``is_labelled`` says so)."""
+    """The project's images filtered, highest active-learning priority first (unscored last), then by
+    id. The order stays put as images get labelled, so N in the viewer goes on to the next one;
+    ``is_labelled`` marks those whose priority (and reason) is from before they were labelled, and
+    the ``labelled=no`` filter is the list of what is left to do."""
     qs = Image.objects.filter(project=project).annotate(
         is_labelled=Exists(Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False))
     )
@@ -63,7 +64,7 @@ def worklist(project: Project, filters: WorklistFilters) -> QuerySet[Image]:
         qs = qs.filter(~Exists(Suggestion.objects.filter(image=OuterRef("pk"))))
     elif filters.suggestions:
         qs = qs.filter(Exists(Suggestion.objects.filter(image=OuterRef("pk"), state=filters.suggestions)))
-    return qs.order_by("is_labelled", F("al_priority").desc(nulls_last=True), "id")
+    return qs.order_by(F("al_priority").desc(nulls_last=True), "id")
 
 
 def annotate_for_list(qs: QuerySet[Image]) -> QuerySet[Image]:

@@ -116,14 +116,17 @@ def test_worklist_orders_by_active_learning_priority_then_id(project: Any, perso
     assert "uncertain: abnormal" in r.content.decode()
 
 
-def test_labelled_images_follow_the_queue_in_the_worklist_without_their_old_reason(project: Any, personas: Any) -> None:
+def test_labelled_images_keep_their_place_in_the_worklist_without_their_old_reason(project: Any, personas: Any) -> None:
     done = ImageFactory(project=project, al_priority=0.95, al_reason="uncertain: p(implant) = 0.49")
     AnnotationFactory(image=done, kind="head", head="implant", value="no", label="")
     todo = ImageFactory(project=project, al_priority=0.2, al_reason="uncertain: p(abnormal) = 0.61")
     SuggestionFactory(image=todo, kind="head", head="abnormal", label="", value={"answer": "yes"})
     SuggestionFactory(image=todo)
     r = signed_in(personas["annotator"]).get(f"/projects/{project.pk}/worklist/")
-    assert [i.pk for i in r.context["page"].object_list] == [todo.pk, done.pk]
+    # The order stays put (N goes on from a just-labelled image); "not yet" lists what is left.
+    assert [i.pk for i in r.context["page"].object_list] == [done.pk, todo.pk]
+    left = signed_in(personas["annotator"]).get(f"/projects/{project.pk}/worklist/?labelled=no")
+    assert [i.pk for i in left.context["page"].object_list] == [todo.pk]
     html = r.content.decode()
     assert "uncertain: p(abnormal) = 0.61" in html and "p(implant) = 0.49" not in html
     # Pending box suggestions, as the viewer counts them (the head prediction is not a box).
