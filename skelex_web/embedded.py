@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,52 @@ QUEUES = ("ingest", "gpu", "train", "export")
 _lock = threading.Lock()
 _worker: Any = None
 _thread: threading.Thread | None = None
+_pickup: threading.Thread | None = None
+# Images this process has sent to its in-memory queue, with when (wall clock): the pickup leaves
+# those alone unless they were queued again (by someone else) after that.
+_sent: dict[int, float] = {}
+_sent_lock = threading.Lock()
+
+
+def note_sent(image_ids: list[int]) -> None:
+    """Called when this process enqueues analyses (``learning.services.queue_images``)."""
+    now = time.time()
+    with _sent_lock:
+        for pk in image_ids:
+            _sent[int(pk)] = now
+
+
+def pickup_once(older_than: float) -> int:
+    """Queues the images waiting for analysis that this process never sent: queued by another
+    process (``manage.py import_images``, ``import_dataset``, ``register_model`` beside a running
+    ``make demo``), whose in-memory queue died with it. Only images waiting longer than
+    ``older_than`` seconds, so that a message on its way is not doubled. Returns how many."""
+    from skelex_web.learning.services import queue_images
+    from skelex_web.studies.models import Image, ImageStatus
+
+    cutoff = time.time() - older_than
+    waiting = Image.objects.filter(status__in=[ImageStatus.INGESTED, ImageStatus.QUEUED]).values_list(
+        "pk", "updated_at"
+    )
+    with _sent_lock:
+        lost = [pk for pk, at in waiting if at.timestamp() <= cutoff and _sent.get(pk, 0.0) < at.timestamp()]
+    if lost:
+        queue_images(lost)
+        logger.info("picked up %d images queued by another process (its in-memory queue is gone)", len(lost))
+    return len(lost)
+
+
+def _pickup_loop(every: float) -> None:
+    from django.db import close_old_connections
+
+    while True:
+        time.sleep(every)
+        try:
+            pickup_once(older_than=every)
+        except Exception:  # the database may be busy or gone for a moment: try again next time
+            logger.exception("embedded pickup failed")
+        finally:
+            close_old_connections()
 
 
 def is_running() -> bool:
@@ -97,16 +144,23 @@ def requeue_orphans() -> int:
 
 def start() -> Any:
     """Starts the worker, then picks up what the previous run left pending (its queue died with it):
-    analyses are queued again, uploads and exports sent again or failed. Returns the worker.
+    analyses are queued again, uploads and exports sent again or failed. Then, every
+    ``EMBEDDED_PICKUP_S`` seconds, analyses queued by other processes (``pickup_once``). Returns the
+    worker.
 
     Raises:
         RuntimeError: as :func:`start_worker`.
     """
+    global _pickup
     worker = start_worker()
     requeued = requeue_orphans()
     if requeued:
         logger.info("re-queued %d images left pending by the previous run", requeued)
     recover_orphan_jobs()
+    every = float(settings.EMBEDDED_PICKUP_S)
+    if every > 0 and _pickup is None:
+        _pickup = threading.Thread(target=_pickup_loop, args=(every,), name="embedded-pickup", daemon=True)
+        _pickup.start()
     return worker
 
 

@@ -179,6 +179,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # holds are queued again (workers.sweep.requeue_stuck; by hand: manage.py requeue_stuck).
 REQUEUE_STUCK_AFTER_S = env_int("REQUEUE_STUCK_AFTER_S", 1800)
 REQUEUE_STUCK_EVERY_S = env_int("REQUEUE_STUCK_EVERY_S", 600)  # 0 = never
+# Embedded mode (make demo): how often the app analyses images another process queued into its
+# own, long gone, in-memory queue (manage.py import_images beside a running demo). 0 = never.
+EMBEDDED_PICKUP_S = env_int("EMBEDDED_PICKUP_S", 15)
 CELERY_BEAT_SCHEDULE = (
     {
         "requeue-stuck-images": {

@@ -37,3 +37,39 @@ def test_the_embedded_worker_needs_the_in_memory_broker(monkeypatch: pytest.Monk
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")  # what Celery itself reads first
     with pytest.raises(RuntimeError, match="in-memory broker"):
         embedded.start_worker()
+
+
+def test_images_another_process_queued_are_picked_up_and_ours_are_not_sent_twice(
+    analysis_project: Any, media_root: Path, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    # A `manage.py import_images` beside a running demo queued these into its own in-memory queue,
+    # which died with it; images this process sent itself are still in its queue.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from skelex_web.celery import app
+    from skelex_web.studies.models import Image
+
+    sent: list[list[int]] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=(), kwargs=None, **kw: sent.append(list(args[0])))
+    monkeypatch.setattr(embedded, "_sent", {})
+    monkeypatch.setattr(embedded, "is_running", lambda: True)
+    theirs, ours, fresh, requeued = (
+        stored_image(analysis_project, media_root, i, status=ImageStatus.QUEUED) for i in range(4)
+    )
+    minute_ago = timezone.now() - timedelta(minutes=1)
+    Image.objects.filter(pk__in=[theirs.pk, ours.pk, requeued.pk]).update(updated_at=minute_ago)
+    embedded.note_sent([ours.pk, requeued.pk])
+    # ...but requeued was queued again by another process after we sent it (register_model).
+    Image.objects.filter(pk=requeued.pk).update(updated_at=timezone.now() - timedelta(seconds=30))
+    embedded._sent[requeued.pk] = (timezone.now() - timedelta(minutes=1)).timestamp()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert embedded.pickup_once(older_than=15) == 2
+    assert sorted(pk for batch in sent for pk in batch) == sorted([theirs.pk, requeued.pk])
+    # Once sent by this process they are in its queue: the next pickup leaves them alone, and a
+    # just-queued image (a message possibly on its way) waits for the next round.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert embedded.pickup_once(older_than=15) == 0
+    assert fresh.pk not in {pk for batch in sent for pk in batch}

@@ -44,10 +44,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if settings.CELERY_EMBEDDED_WORKER and not options["dry_run"]:
             # The in-memory queue lives inside the web process, out of this process's reach; the web
-            # process re-queues whatever was pending when it starts (embedded.requeue_orphans).
+            # process re-queues whatever was pending when it starts (embedded.requeue_orphans) and
+            # picks up images other processes queued while it runs (embedded.pickup_once).
             raise CommandError(
-                "embedded mode: the analysis queue lives inside the web process, which re-queues pending "
-                "images itself when it starts; restart it instead (or use --dry-run to list them)"
+                "embedded mode: the analysis queue lives inside the web process, which queues pending images "
+                f"itself: at start, and while it runs every {settings.EMBEDDED_PICKUP_S} s those another "
+                "process queued; start it if it is not running (or use --dry-run to list them)"
             )
         dry_run = options["dry_run"]
         try:
