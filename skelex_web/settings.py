@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "skelex_web.projects",
     "skelex_web.studies",
@@ -224,6 +225,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Swagger UI from this app's static files, not a CDN: radiology networks are often offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Upload job lists and details share one state field; without a name it gets a hashed one.
     "ENUM_NAME_OVERRIDES": {"UploadStateEnum": "skelex_web.studies.models.UploadState"},
 }

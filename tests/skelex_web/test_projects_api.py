@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -139,6 +140,22 @@ def test_openapi_schema_is_served_to_signed_in_users(client_for: Any) -> None:
     response = client_for("viewer").get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/annotations/" in response.content
+
+
+def test_api_docs_work_offline_and_send_strangers_to_sign_in(client_for: Any, personas: Any) -> None:
+    from django.test import Client
+
+    client = Client()
+    assert client.get("/api/docs/")["Location"].startswith("/accounts/login/")
+    client.force_login(personas["viewer"])
+    page = client.get("/api/docs/").content.decode()
+    assert "cdn.jsdelivr" not in page and "unpkg" not in page, "no script from the internet"
+    scripts = re.findall(r'src="(/static/[^"]+)"', page)
+    assert any("swagger-ui-bundle" in s for s in scripts)
+    from django.contrib.staticfiles import finders
+
+    for src in scripts:  # what the app's static server (skelex_web/staticserve.py) finds and serves
+        assert finders.find(src.removeprefix("/static/").split("?")[0]), src
 
 
 def test_production_refuses_the_dev_secret_key(settings: Any) -> None:
