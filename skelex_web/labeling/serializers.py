@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from .models import Annotation, Suggestion
@@ -38,6 +40,20 @@ class AnnotationUpdateSerializer(serializers.Serializer):
     y1 = serializers.FloatField(required=False)
     time_spent_ms = serializers.IntegerField(required=False, min_value=0)
     reviewed = serializers.BooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Refuses fields that cannot be changed (or do not exist), and an update that changes
+        nothing: either would otherwise answer 200 and bump the version, sending every other
+        client holding the record into a needless conflict."""
+        given = set(self.initial_data) if isinstance(self.initial_data, dict) else set()
+        fixed = sorted(given - set(self.fields))
+        if fixed:
+            raise serializers.ValidationError({k: ["cannot be changed"] for k in fixed})
+        changing = set(attrs) - {"version", "time_spent_ms"}
+        if not changing:
+            editable = ", ".join(k for k in self.fields if k not in ("version", "time_spent_ms"))
+            raise serializers.ValidationError({"version": [f"nothing to change: send at least one of {editable}"]})
+        return attrs
 
 
 class SuggestionSerializer(serializers.ModelSerializer):

@@ -216,3 +216,20 @@ def test_answering_a_finding_yourself_resolves_the_models_prediction(image: Any,
     assert Annotation.objects.get(head="implant").origin == "manual"
     resolved = AuditEvent.objects.filter(action="suggestion.resolve").values_list("target_id", flat=True)
     assert sorted(int(t) for t in resolved) == sorted([same.pk, other.pk])
+
+
+def test_an_update_that_changes_nothing_or_a_fixed_field_is_refused_and_keeps_the_version(
+    image: Any, personas: Any, client_for: Any
+) -> None:
+    ann = AnnotationFactory(image=image, author=personas["annotator"])
+    client = client_for("annotator")
+    url = f"/api/annotations/{ann.pk}/"
+    fixed = client.patch(url, {"version": 1, "origin": "imported", "author": 99}, format="json")
+    assert fixed.status_code == 400
+    assert fixed.json()["errors"] == {"author": ["cannot be changed"], "origin": ["cannot be changed"]}
+    empty = client.patch(url, {"version": 1, "time_spent_ms": 5}, format="json")
+    assert empty.status_code == 400 and empty.json()["errors"]["version"][0].startswith("nothing to change")
+    ann.refresh_from_db()
+    assert (ann.version, ann.origin) == (1, "manual")
+    assert not AuditEvent.objects.filter(action="annotation.update").exists()
+    assert client.patch(url, {"version": 1, "x1": 70}, format="json").json()["version"] == 2
