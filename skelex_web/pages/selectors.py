@@ -136,12 +136,16 @@ def project_summary(project: Project) -> ProjectSummary:
             heads=Count("id", filter=Q(kind=AnnotationKind.HEAD)),
             accepted=Count("id", filter=Q(origin="suggestion-accepted")),
             edited=Count("id", filter=Q(origin="suggestion-edited")),
+            imported=Count("id", filter=Q(origin="imported")),
             time_ms=Sum("time_spent_ms"),
         )
         .order_by("-images", "author__username")
     )
     for row in summary.by_user:
-        row["username"] = row.pop("author__username") or "(deleted user)"
+        # No author: labels imported without --user, or a user deleted since (their rows stay).
+        imported = row.pop("imported")
+        nobody = "(imported)" if imported == row["boxes"] + row["heads"] else "(imported or deleted user)"
+        row["username"] = row.pop("author__username") or (nobody if imported else "(deleted user)")
         row["time_min"] = round((row.pop("time_ms") or 0) / 60000, 1)
     summary.body_parts = body_parts(project)
     return summary

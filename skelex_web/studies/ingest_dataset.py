@@ -156,6 +156,18 @@ def load_yolo(root: Path, name: str, classes: dict[int, str]) -> list[RawBox]:
     return []
 
 
+def box_files(root: Path, fmt: str) -> list[Path]:
+    """The box label files of ``fmt`` the dataset has, where ``load_yolo`` / ``load_voc`` /
+    ``load_coco`` look for them (empty: the dataset has no boxes in that format)."""
+    folder = _annotations_dir(root)
+    if fmt == "coco":
+        found = _coco_file(root)
+        return [found] if found else []
+    if fmt == "voc":
+        return sorted((folder / "PASCAL VOC").glob("*.xml")) + sorted(folder.glob("*.xml"))
+    return sorted(p for d in (folder / "YOLO", root / "labels") for p in d.glob("*.txt") if p.name != "classes.txt")
+
+
 def load_csv(root: Path) -> dict[str, dict[str, str]]:
     path = root / "dataset.csv"
     if not path.is_file():
@@ -202,6 +214,18 @@ def import_dataset(
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     root = Path(root)
+    # Refused before anything is stored: a dataset with neither boxes in this format nor a
+    # dataset.csv would import images only, which is import_images' job, not a silent success.
+    if not box_files(root, fmt) and not (root / "dataset.csv").is_file():
+        where = {
+            "coco": f"a COCO json under {_annotations_dir(root)}",
+            "voc": f"PASCAL VOC .xml files under {_annotations_dir(root) / 'PASCAL VOC'} or {_annotations_dir(root)}",
+            "yolo": f"YOLO .txt files under {_annotations_dir(root) / 'YOLO'} or {root / 'labels'}",
+        }[fmt]
+        raise FileNotFoundError(
+            f"no labels to import: no {where}, and no {root / 'dataset.csv'} "
+            "(for images alone use manage.py import_images)"
+        )
     images = find_images(root)[: limit or None]
     coco = load_coco(root)[0] if fmt == "coco" else {}
     classes = yolo_class_names(root) if fmt == "yolo" else {}

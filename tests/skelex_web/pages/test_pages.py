@@ -105,6 +105,13 @@ def test_project_page_counts_progress_and_who_labelled_what(project: Any, person
     ]
     html = r.content.decode()
     assert "1 / 3" in html and f"/projects/{project.pk}/worklist/" in html
+    # Labels imported without an author are called that, not a deleted user's.
+    AnnotationFactory(image=b, author=None, origin="imported")
+    names = [
+        row["username"]
+        for row in signed_in(personas["viewer"]).get(f"/projects/{project.pk}/").context["summary"].by_user
+    ]
+    assert names == ["(imported)", "ana"]
 
 
 def test_worklist_orders_by_active_learning_priority_then_id(project: Any, personas: Any) -> None:

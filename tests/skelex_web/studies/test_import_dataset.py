@@ -176,7 +176,27 @@ def test_unknown_project_and_only_corrupt_files_fail(project: Any, tmp_path: Pat
         call_command("import_dataset", str(tmp_path), project="nope", fmt="yolo", no_progress=True)
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "bad.txt").write_text("0 0.5 0.5 0.1 0.1\n")
     with pytest.raises(CommandError, match="nothing could be imported"):
         call_command(
             "import_dataset", str(tmp_path), project=project.slug, fmt="yolo", no_progress=True, stdout=StringIO()
         )
+
+
+@pytest.mark.parametrize("fmt", ["yolo", "voc"])
+def test_a_dataset_without_labels_is_refused_before_anything_is_stored(
+    project: Any, subset: Path, tmp_path: Path, fmt: str
+) -> None:
+    bare = tmp_path / "bare"
+    (bare / "images").mkdir(parents=True)
+    for image in sorted((subset / "images").rglob("*.jpg"))[:2]:
+        (bare / "images" / image.name).write_bytes(image.read_bytes())
+    with pytest.raises(CommandError, match=r"no labels to import: no .*, and no .*dataset\.csv \(for images alone"):
+        _import(project, bare, fmt)
+    assert not Image.objects.exists()
+    # With a dataset.csv, its labels are imported and the missing boxes are said.
+    (bare / "dataset.csv").write_text((subset / "dataset.csv").read_text())
+    out = _import(project, bare, fmt)
+    assert f"no {fmt} box files in {bare}: only dataset.csv's labels were imported" in out
+    assert Image.objects.count() == 2

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from skelex_web.studies.ingest_dataset import FORMATS, find_images, import_dataset
+from skelex_web.studies.ingest_dataset import FORMATS, box_files, find_images, import_dataset
 from skelex_web.studies.services import REJECTED, IngestResult
 
 from .import_images import KEEP_FILE_NAMES_HELP, _project, keep_file_names, report
@@ -63,6 +63,8 @@ class Command(BaseCommand):
             bar.close()
         report(self, summary.results, rejected)
         self.stdout.write(f"{summary.boxes} boxes and {summary.head_answers} head answers imported")
+        if not box_files(root, options["fmt"]):
+            self.stdout.write(f"no {options['fmt']} box files in {root}: only dataset.csv's labels were imported")
         for label, count in sorted(summary.unmatched_labels.items()):
             self.stdout.write(f"skipped {count} boxes labelled {label!r}: no matching box label in the project")
         if not summary.results or all(r.status == REJECTED for r in summary.results):
