@@ -214,3 +214,18 @@ def members(request: HttpRequest, project_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, f"Not changed: {_refusal(exc)}.")
     return back
+
+
+@login_required
+@require_POST
+def create(request: HttpRequest) -> HttpResponse:
+    """Any signed-in user starts a project and becomes its lead (as ``POST /api/projects/``)."""
+    name = request.POST.get("name", "").strip()[:200]
+    if not name:
+        messages.error(request, "No project created: give it a name.")
+        return redirect("pages:project-list")
+    project = projects.create_project(
+        actor=request.user, name=name, description=request.POST.get("description", "").strip()[:500]
+    )
+    messages.success(request, f"Project {project.name!r} created (slug {project.slug}); you are its lead.")
+    return redirect("pages:project-detail", project.pk)

@@ -10,6 +10,7 @@ app_name = "pages"
 
 urlpatterns = [
     path("", views.project_list, name="project-list"),
+    path("projects/new/", actions.create, name="project-create"),
     path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
     path("projects/<int:project_id>/upload/", actions.upload, name="project-upload"),
     path("projects/<int:project_id>/next/", actions.label_next, name="label-next"),

@@ -5,12 +5,16 @@ keeps at least one lead."""
 from __future__ import annotations
 
 import re
+from io import StringIO
 from typing import Any
 
+import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from skelex_web.audit.models import AuditEvent
-from skelex_web.projects.models import Membership
+from skelex_web.projects.models import Membership, Project
 
 
 def _post(client: Any, project: Any, **data: Any) -> tuple[str, list[str]]:
@@ -95,3 +99,30 @@ def test_a_lead_who_leaves_goes_back_to_the_project_list(project: Any, personas:
     mine = Membership.objects.get(project=project, user=personas["lead"])
     back, said = _post(browser_for("lead"), project, op="remove", membership=mine.pk)
     assert back == "/" and said == ["lena removed from the project."]
+
+
+def test_anyone_signed_in_starts_a_project_and_leads_it(personas: Any, browser_for: Any) -> None:
+    otto = browser_for("outsider")
+    response = otto.post("/projects/new/", {"name": "Wrist study", "description": "distal radius"}, follow=True)
+    project = Project.objects.get(name="Wrist study")
+    assert response.redirect_chain[-1][0] == f"/projects/{project.pk}/"
+    assert [str(m) for m in response.context["messages"]] == [
+        f"Project 'Wrist study' created (slug {project.slug}); you are its lead."
+    ]
+    assert _roles(project) == {"otto": "lead"}
+    assert project.label_schema["box_labels"] == ["fracture", "lesion", "implant"]
+    blank = otto.post("/projects/new/", {"name": "  "}, follow=True)
+    assert [str(m) for m in blank.context["messages"]] == ["No project created: give it a name."]
+    assert 'data-testid="new-project"' in otto.get("/").content.decode()
+
+
+def test_create_project_command_prints_the_slug_import_commands_take(personas: Any) -> None:
+    out = StringIO()
+    call_command("create_project", "FracAtlas", lead="lena", slug="fracatlas", stdout=out)
+    project = Project.objects.get(slug="fracatlas")
+    assert out.getvalue().strip() == f"created project 'FracAtlas' (slug fracatlas, id {project.pk}), lead lena"
+    assert _roles(project) == {"lena": "lead"}
+    with pytest.raises(CommandError, match="a project with slug 'fracatlas' exists already"):
+        call_command("create_project", "Again", lead="lena", slug="fracatlas")
+    with pytest.raises(CommandError, match="no user 'nobody'"):
+        call_command("create_project", "X", lead="nobody")
