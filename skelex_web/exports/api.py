@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import FileResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -64,6 +65,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
             raise ValidationError({"split_ratios": [str(exc)]}) from None
         return Response(self.get_serializer(version).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=ExportStartSerializer, responses={202: ExportJobSerializer})
     @action(detail=True, methods=["post"], url_path="export")
     def export(self, request: Request, pk: str | None = None) -> Response:
         """Starts rendering this version in a format; 202 with the job to poll (or follow by events)."""

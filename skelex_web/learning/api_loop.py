@@ -7,7 +7,9 @@ from typing import Any
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,11 +25,18 @@ from .plots import learning_curve_svg
 
 # The viewer remembers up to 500 images passed over; more is not a queue request but a payload.
 MAX_SKIP = 1000
+QUEUE_LIMIT_MAX = 500
+
+_DETAIL = inline_serializer("Detail", {"detail": serializers.CharField()})
 
 
 class RetrainView(APIView):
     """POST: leads start a training round now (train queue). 202; ``queued`` false if one is pending."""
 
+    @extend_schema(
+        request=None,
+        responses={202: inline_serializer("RetrainQueued", {"queued": serializers.BooleanField()})},
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project = get_project_for(request.user, project_id, Role.LEAD)
         queued = loop.request_retrain(project, reason=f"on demand by {request.user.username}")
@@ -38,12 +47,29 @@ class RetrainView(APIView):
 class QueueView(APIView):
     """GET: the next unlabelled images in active-learning order, with why each is there."""
 
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, description=f"how many (1-{QUEUE_LIMIT_MAX}, default 20)")],
+        responses={
+            200: inline_serializer(
+                "QueueEntry",
+                {
+                    "image": serializers.IntegerField(),
+                    "name": serializers.CharField(),
+                    "al_priority": serializers.FloatField(allow_null=True),
+                    "al_reason": serializers.CharField(),
+                },
+                many=True,
+            ),
+            400: _DETAIL,
+        },
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project = get_project_for(request.user, project_id)
-        try:
-            limit = max(1, min(int(request.query_params.get("limit", 20)), 200))
-        except ValueError:
-            limit = 20
+        raw = request.query_params.get("limit", "20")
+        if not raw.isdigit() or not 1 <= int(raw) <= QUEUE_LIMIT_MAX:
+            detail = f"limit must be a whole number from 1 to {QUEUE_LIMIT_MAX}, not {raw[:20]!r}."
+            return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+        limit = int(raw)
         images = loop.worklist(project, request.user)[:limit]
         return Response(
             [{"image": i.pk, "name": i.name, "al_priority": i.al_priority, "al_reason": i.al_reason} for i in images]
@@ -53,6 +79,14 @@ class QueueView(APIView):
 class QueueNextView(APIView):
     """POST: hands you the next image and marks it open in your viewer (never two annotators at once)."""
 
+    @extend_schema(
+        request=inline_serializer("QueueNext", {"skip": serializers.ListField(child=serializers.IntegerField())}),
+        responses={
+            200: inline_serializer("QueueNextImage", {"image": ImageSerializer(), "reason": serializers.CharField()}),
+            204: OpenApiResponse(description="Nothing in the queue for you (your open image stays yours)."),
+            400: _DETAIL,
+        },
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project = get_project_for(request.user, project_id, Role.ANNOTATOR)
         body = request.data or {}
@@ -73,6 +107,17 @@ class ClaimView(APIView):
     yours, or with ``?at=<claimed_at>`` only that claim (what a viewer sends when it leaves the
     image). 409 when someone else holds it."""
 
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "Claimed", {"claimed": serializers.BooleanField(), "claimed_at": serializers.DateTimeField()}
+            ),
+            409: inline_serializer(
+                "ClaimedElsewhere", {"detail": serializers.CharField(), "claimed_by": serializers.CharField()}
+            ),
+        },
+    )
     def post(self, request: Request, image_id: int) -> Response:
         image = get_object_or_404(visible(Image.objects.all(), request.user), pk=image_id)
         require_role(request.user, image.project, Role.ANNOTATOR)
@@ -83,6 +128,10 @@ class ClaimView(APIView):
             return Response({"detail": f"Open in {holder}'s viewer.", "claimed_by": holder}, status=409)
         return Response({"claimed": True, "claimed_at": at.isoformat()})
 
+    @extend_schema(
+        parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="end only the claim made at this time")],
+        responses={204: None, 400: _DETAIL},
+    )
     def delete(self, request: Request, image_id: int) -> Response:
         image = get_object_or_404(visible(Image.objects.all(), request.user), pk=image_id)
         raw = request.query_params.get("at")
@@ -102,10 +151,20 @@ class ClaimView(APIView):
 class LearningCurveView(APIView):
     """GET: rounds with labels used and CV metrics per head; ``?plot=svg`` draws the curve."""
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("plot", str, enum=["svg"], description="the curve as an SVG image instead of JSON"),
+            OpenApiParameter("metric", str, description="with plot=svg: auroc (default), auprc, balanced_accuracy"),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 400: _DETAIL},
+    )
     def get(self, request: Request, project_id: int, **kwargs: Any) -> Response | HttpResponse:
         project = get_project_for(request.user, project_id)
         rounds = loop.learning_curve(project)
-        if request.query_params.get("plot") == "svg":
+        plot = request.query_params.get("plot")
+        if plot not in (None, "", "svg"):
+            return Response({"detail": f"plot must be svg, not {plot[:20]!r}."}, status=status.HTTP_400_BAD_REQUEST)
+        if plot == "svg":
             metric = request.query_params.get("metric", "auroc")
             return HttpResponse(learning_curve_svg(rounds, metric), content_type="image/svg+xml")
         return Response({"rounds": rounds, "labels_since_last_round": loop.labels_since_last_round(project)})

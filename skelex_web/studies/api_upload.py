@@ -22,7 +22,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from rest_framework import generics, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -63,6 +65,28 @@ class ImageUploadView(APIView):
             raise _too_large(declared)
         super().initial(request, *args, **kwargs)
 
+    @extend_schema(
+        request={
+            "multipart/form-data": inline_serializer(
+                "ImageUpload", {"files": serializers.ListField(child=serializers.FileField())}
+            )
+        },
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="Small upload: per-file results and a summary."),
+            202: inline_serializer(
+                "UploadQueued",
+                {
+                    "queued": serializers.BooleanField(),
+                    "task_id": serializers.CharField(),
+                    "files": serializers.IntegerField(),
+                    "job_id": serializers.IntegerField(),
+                    "job_url": serializers.CharField(),
+                },
+            ),
+            413: OpenApiResponse(description="Over MAX_UPLOAD_BYTES."),
+            503: OpenApiResponse(description="The ingest queue is unavailable."),
+        },
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project = get_project_for(request.user, project_id, Role.ANNOTATOR)
         uploads: list[UploadedFile] = [f for key in request.FILES for f in request.FILES.getlist(key)]

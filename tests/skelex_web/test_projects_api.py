@@ -142,6 +142,25 @@ def test_openapi_schema_is_served_to_signed_in_users(client_for: Any) -> None:
     assert b"/api/annotations/" in response.content
 
 
+def test_openapi_schema_says_what_the_action_endpoints_take_and_answer(client_for: Any) -> None:
+    paths = client_for("viewer").get("/api/schema/?format=json").json()["paths"]
+
+    def op(path: str, method: str) -> dict[str, Any]:
+        return paths[path][method]  # type: ignore[no-any-return]
+
+    def body(o: dict[str, Any], kind: str = "application/json") -> str:
+        return str(o["requestBody"]["content"][kind]["schema"]["$ref"])
+
+    export = op("/api/dataset-versions/{id}/export/", "post")
+    assert body(export).endswith("/ExportStart") and set(export["responses"]) == {"202"}
+    assert export["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/ExportJob")
+    assert set(op("/api/projects/{project_id}/queue/next/", "post")["responses"]) == {"200", "204", "400"}
+    assert set(op("/api/projects/{project_id}/retrain/", "post")["responses"]) == {"202"}
+    assert set(op("/api/images/{image_id}/claim/", "post")["responses"]) == {"200", "409"}
+    upload = op("/api/projects/{project_id}/images/upload/", "post")
+    assert body(upload, "multipart/form-data").endswith("/ImageUpload") and {"200", "202"} <= set(upload["responses"])
+
+
 def test_api_docs_work_offline_and_send_strangers_to_sign_in(client_for: Any, personas: Any) -> None:
     from django.test import Client
 

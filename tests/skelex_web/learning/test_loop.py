@@ -179,6 +179,18 @@ def test_learning_curve_api_and_plot(pool: list[Image], project: Any, personas: 
     svg = client_for("viewer").get(f"/api/projects/{project.pk}/learning-curve/?plot=svg")
     assert svg["Content-Type"] == "image/svg+xml"
     assert b"<path" in svg.content and b"abnormal" in svg.content
+    png = client_for("viewer").get(f"/api/projects/{project.pk}/learning-curve/?plot=png")
+    assert png.status_code == 400 and png.json()["detail"] == "plot must be svg, not 'png'."
+
+
+def test_the_queue_says_which_limits_it_takes(pool: list[Image], project: Any, client_for: Any) -> None:
+    client = client_for("viewer")
+    assert len(client.get(f"/api/projects/{project.pk}/queue/").json()) == 20
+    assert len(client.get(f"/api/projects/{project.pk}/queue/?limit=3").json()) == 3
+    for bad in ("-1", "0", "abc", "501"):
+        reply = client.get(f"/api/projects/{project.pk}/queue/?limit={bad}")
+        assert reply.status_code == 400
+        assert reply.json()["detail"] == f"limit must be a whole number from 1 to 500, not {bad!r}."
 
 
 def test_a_new_project_gets_its_cold_start_order_once_its_images_are_analysed(
