@@ -279,5 +279,6 @@ def _create_job(version: DatasetVersion, actor: Any, fmt: str, images: str) -> E
         total=version.image_count,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    audit(actor=actor, action="export.start", target=job, project=version.project, after={"format": fmt})
+    after = {"format": fmt, "images": images, "version": version.number}
+    audit(actor=actor, action="export.start", target=job, project=version.project, after=after)
     return job

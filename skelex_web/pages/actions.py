@@ -21,7 +21,7 @@ from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 from rest_framework.exceptions import ValidationError
 
 from skelex_web.exports import services as exports
-from skelex_web.exports.models import ExportFormat, ImageMode
+from skelex_web.exports.models import DatasetVersion, ExportFormat, ImageMode
 from skelex_web.learning import loop
 from skelex_web.projects import services as projects
 from skelex_web.projects.models import Membership, Project, Role
@@ -137,6 +137,26 @@ def export(request: HttpRequest, project_id: int) -> HttpResponse:
     fmt = request.POST.get("format", ExportFormat.COCO)
     images = request.POST.get("images", ImageMode.PNG16)
     filters = {k: True for k in ("reviewed_only", "include_unlabelled") if request.POST.get(k) == "on"}
+    # Checked before a version is made: a refused format must not leave a version behind.
+    if fmt not in ExportFormat.values or images not in ImageMode.values:
+        bad = f"format {fmt!r}" if fmt not in ExportFormat.values else f"image mode {images!r}"
+        messages.error(request, f"Export not started: unknown {bad}.")
+        return redirect("pages:project-detail", project.pk)
+    chosen = request.POST.get("version", "")
+    if chosen:
+        # An existing version rendered again (another format or image mode): the same images,
+        # labels and splits as its first export.
+        version = DatasetVersion.objects.filter(project=project, pk=int(chosen) if chosen.isdigit() else -1).first()
+        if version is None:
+            messages.error(request, "Export not started: that dataset version is not in this project.")
+            return redirect("pages:project-detail", project.pk)
+        try:
+            job = exports.start_export(version=version, actor=request.user, fmt=fmt, images=images)
+        except ValueError as exc:
+            messages.error(request, f"Export not started: {exc}")
+        else:
+            messages.success(request, f"Export {job.pk} of dataset version {version.number} queued ({fmt}).")
+        return redirect("pages:project-detail", project.pk)
     try:
         version = exports.create_version(
             project=project,

@@ -198,10 +198,26 @@ def queue_summary(project: Project) -> dict[str, int]:
 
 def export_summary(project: Project) -> dict[str, Any]:
     """The export section (leads only): formats, image modes and the latest export jobs."""
-    from skelex_web.exports.models import ExportFormat, ExportJob, ImageMode
+    from skelex_web.exports.models import DatasetVersion, ExportFormat, ExportJob, ImageMode
 
-    jobs = ExportJob.objects.filter(version__project=project).select_related("version").order_by("-id")[:10]
-    return {"formats": ExportFormat.choices, "image_modes": ImageMode.choices, "jobs": list(jobs)}
+    jobs = list(ExportJob.objects.filter(version__project=project).select_related("version").order_by("-id")[:10])
+    for job in jobs:
+        job.filters_text = filters_text(job.version.filters or {})
+    versions = DatasetVersion.objects.filter(project=project).order_by("-number")[:50]
+    return {"formats": ExportFormat.choices, "image_modes": ImageMode.choices, "jobs": jobs, "versions": list(versions)}
+
+
+def filters_text(filters: dict[str, Any]) -> str:
+    """A dataset version's filters in a few words ("all labels" when none narrows it)."""
+    words = []
+    if filters.get("reviewed_only"):
+        words.append("reviewed only")
+    if filters.get("include_unlabelled"):
+        words.append("with unlabelled")
+    for key in ("labels", "heads", "body_parts", "origins"):
+        if filters.get(key) is not None:
+            words.append(f"{key.replace('_', ' ')}: {', '.join(filters[key]) or 'none'}")
+    return "; ".join(words) or "all labels"
 
 
 def upload_summary(user: Any, project: Project) -> dict[str, Any]:

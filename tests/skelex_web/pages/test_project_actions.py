@@ -15,10 +15,10 @@ from tests.factories import AnnotationFactory, ImageFactory
 
 def test_leads_see_the_curve_retrain_and_export(project: Any, browser_for: Any) -> None:
     page = browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
-    assert "<svg" in page and "Retrain now" in page and "Export a new dataset version" in page
+    assert "<svg" in page and "Retrain now" in page and 'data-testid="export-form"' in page
     annotator_page = browser_for("annotator").get(f"/projects/{project.pk}/").content.decode()
     assert "<svg" in annotator_page
-    assert "Retrain now" not in annotator_page and "Export a new dataset version" not in annotator_page
+    assert "Retrain now" not in annotator_page and 'data-testid="export-form"' not in annotator_page
 
 
 def test_retrain_button_queues_one_round(
@@ -58,21 +58,39 @@ def test_export_button_snapshots_a_version_and_queues_the_export(
     assert not DatasetVersion.objects.exists()
     response = lead.post(f"/projects/{project.pk}/export/", {"format": "csv", "include_unlabelled": "on"}, follow=True)
     assert "queued (csv)" in response.content.decode()
-    assert DatasetVersion.objects.get(project=project).image_count == 1
-    DatasetVersion.objects.all().delete()
+    unlabelled_version = DatasetVersion.objects.get(project=project)
+    assert unlabelled_version.image_count == 1
     AnnotationFactory(image=image)
     with django_capture_on_commit_callbacks(execute=True):
         response = lead.post(
             f"/projects/{project.pk}/export/", {"format": "yolo", "images": "png8", "split_seed": "3"}, follow=True
         )
     assert "queued (yolo)" in response.content.decode()
-    version = DatasetVersion.objects.get(project=project)
+    version = DatasetVersion.objects.exclude(pk=unlabelled_version.pk).get(project=project)
     job = ExportJob.objects.get(version=version)
     assert (version.split_seed, job.format, job.images) == (3, "yolo", "png8")
     assert sent_tasks == [("workers.export.build", [job.pk])]
     assert browser_for("reviewer").post(f"/projects/{project.pk}/export/", {"format": "coco"}).status_code == 403
     bad = browser_for("lead").post(f"/projects/{project.pk}/export/", {"format": "tiff"}, follow=True)
-    assert "Export not started" in bad.content.decode()
+    assert [str(m) for m in bad.context["messages"]] == ["Export not started: unknown format 'tiff'."]
+    assert DatasetVersion.objects.filter(project=project).count() == 2, "a refused export leaves no version"
+
+    # The same version again in another format: no new version, the table says what each row is.
+    with django_capture_on_commit_callbacks(execute=True):
+        again = lead.post(f"/projects/{project.pk}/export/", {"version": version.pk, "format": "coco"}, follow=True)
+    assert [str(m) for m in again.context["messages"]] == [
+        f"Export {job.pk + 1} of dataset version {version.number} queued (coco)."
+    ]
+    assert DatasetVersion.objects.filter(project=project).count() == 2  # no new one
+    assert ExportJob.objects.filter(version=version).count() == 2
+    html = again.content.decode()
+    assert f'<option value="{version.pk}">v{version.number} · 1 images' in html
+    assert "<td>all labels</td>" in html and "<td>8-bit windowed PNG</td>" in html
+    assert "<td>with unlabelled</td>" in html
+    other = lead.post(f"/projects/{project.pk}/export/", {"version": "999999", "format": "coco"}, follow=True)
+    assert [str(m) for m in other.context["messages"]] == [
+        "Export not started: that dataset version is not in this project."
+    ]
 
 
 def test_opening_the_viewer_claims_the_image(project: Any, browser_for: Any, personas: Any) -> None:
