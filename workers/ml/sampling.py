@@ -139,6 +139,10 @@ def mean_probs(schema: Schema, member_probs: Sequence[Mapping[str, np.ndarray]])
 # Below this normalised entropy the model is nearly sure: "uncertain" would mislead (a binary
 # head is under it outside p = 0.03-0.97).
 NEARLY_SURE = 0.2
+# Above this normalised entropy the model is torn (a binary head between about 0.22 and 0.78):
+# "uncertain" reads right to a radiologist; between the two, the image is ranked for being less
+# sure than the rest, which its wording says instead (p = 0.06 is not "uncertain" to a reader).
+TORN = 0.75
 
 
 def _p(x: float) -> str:
@@ -159,8 +163,10 @@ def _is(x: float) -> str:
 def explain_uncertain(schema: Schema, probs: Mapping[str, np.ndarray], i: int, head: int | None = None) -> str:
     """ "uncertain: p(fractured) = 0.52" for the given head (default: the image's most uncertain).
 
-    When even that head is nearly sure (normalised entropy under ``NEARLY_SURE``), the image is
-    only the least certain of what is left: "nearly sure: p(fractured) > 0.99 (least certain left)".
+    Between ``NEARLY_SURE`` and ``TORN`` (normalised entropy) the model leans one way but less
+    surely than on most images: "less sure than most: p(implant) = 0.06". Under ``NEARLY_SURE`` the
+    image is only the least certain of what is left: "nearly sure: p(fractured) > 0.99 (least
+    certain left)".
     """
     entropies = [float(head_entropy(h, np.asarray(probs[h.name])[i : i + 1])[0]) for h in schema.heads]
     if head is None:
@@ -177,6 +183,8 @@ def explain_uncertain(schema: Schema, probs: Mapping[str, np.ndarray], i: int, h
         what = f"{h.name} {h.classes[a]} {_p(p[a])} vs {h.classes[b]} {_p(p[b])}"
     if entropies[head] < NEARLY_SURE:
         return f"nearly sure: {what} (least certain left)"
+    if entropies[head] < TORN:
+        return f"less sure than most: {what}"
     return f"uncertain: {what}"
 
 

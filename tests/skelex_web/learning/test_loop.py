@@ -255,7 +255,9 @@ def test_images_analysed_after_a_round_are_ranked_by_its_heads_without_a_new_rou
     assert suggestions_before <= set(Suggestion.objects.filter(kind="head").values_list("id", flat=True))
     for image in new:
         image.refresh_from_db()
-        assert image.al_priority is not None and image.al_reason.startswith(("uncertain", "nearly sure", "random"))
+        assert image.al_priority is not None and image.al_reason.startswith(
+            ("uncertain", "less sure than most", "nearly sure", "random")
+        )
         assert Suggestion.objects.filter(image=image, kind="head", model_version=first).exists()
 
     # A label since the last round: the same request trains new heads instead.

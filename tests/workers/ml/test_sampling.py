@@ -190,6 +190,11 @@ def test_a_nearly_sure_image_is_not_called_uncertain_and_no_probability_reads_as
     )
     # p = 0.03 for a binary head is just under the line (normalised entropy ~0.19).
     assert explain_uncertain(schema, probs, 2).startswith("nearly sure: p(fractured) = 0.03")
+    # Leaning one way, less surely than most: ranked, but not "uncertain" to a reader.
+    leaning = {"fractured": np.array([[0.94, 0.06]]), "bodypart": np.array([[0.999, 0.0005, 0.0005]])}
+    assert explain_uncertain(schema, leaning, 0) == "less sure than most: p(fractured) = 0.06"
+    torn = {"fractured": np.array([[0.25, 0.75]]), "bodypart": np.array([[0.999, 0.0005, 0.0005]])}
+    assert explain_uncertain(schema, torn, 0) == "uncertain: p(fractured) = 0.75"
 
 
 def test_hybrid_by_disagreement_skips_what_the_members_agree_is_ambiguous() -> None:
