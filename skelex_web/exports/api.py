@@ -58,7 +58,8 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
                 split_ratios=data.get("split_ratios"),
             )
         except services.InvalidFilters as exc:
-            raise ValidationError({f"filters.{k}": v for k, v in exc.errors.items()}) from None
+            # Unknown keys are reported under "filters" itself, not "filters.filters".
+            raise ValidationError({k if k == "filters" else f"filters.{k}": v for k, v in exc.errors.items()}) from None
         except services.EmptyVersion as exc:
             return Response({"detail": f"{str(exc)[0].upper()}{str(exc)[1:]}."}, status=status.HTTP_400_BAD_REQUEST)
         except ValueError as exc:

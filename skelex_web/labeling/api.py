@@ -21,14 +21,20 @@ from .models import Annotation, Suggestion
 from .serializers import AnnotationSerializer, AnnotationUpdateSerializer, SuggestionSerializer
 
 
-def conflict(exc: services.StaleVersion, request: Request) -> Response:
+def conflict(exc: services.StaleVersion, request: Request, *, creating: bool = False) -> Response:
     current = AnnotationSerializer(exc.current, context={"request": request}).data
+    if creating:  # a second answer to a head: the first is yours to update
+        detail = (
+            f"You have answered {exc.current.head!r} on this image already (annotation {exc.current.pk}, "
+            f"version {exc.current.version}): update that answer instead."
+        )
+    else:
+        detail = (
+            f"This annotation changed since you loaded it (now version {exc.current.version}"
+            f"{', deleted' if exc.current.is_deleted else ''}). Reload it or overwrite with the current version."
+        )
     return Response(
-        {
-            "detail": f"This annotation changed since you loaded it (now version {exc.current.version}"
-            f"{', deleted' if exc.current.is_deleted else ''}). Reload it or overwrite with the current version.",
-            "current": current,
-        },
+        {"detail": detail, "current": current},
         status=status.HTTP_409_CONFLICT,
     )
 
@@ -72,7 +78,7 @@ class AnnotationViewSet(viewsets.ModelViewSet):
         try:
             annotation, created = services.create_annotation(actor=request.user, image=image, data=data)
         except services.StaleVersion as exc:
-            return conflict(exc, request)
+            return conflict(exc, request, creating=True)
         return Response(
             self.get_serializer(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )

@@ -63,6 +63,10 @@ def test_second_answer_to_the_same_head_is_a_conflict(image: Any, client_for: An
     response = client.post("/api/annotations/", {**body, "value": "yes"}, format="json")
     assert response.status_code == 409
     assert response.json()["current"]["id"] == first["id"]
+    assert response.json()["detail"] == (
+        f"You have answered 'implant' on this image already (annotation {first['id']}, version 1): "
+        "update that answer instead."
+    )
     assert Annotation.objects.get().value == "no"
 
 

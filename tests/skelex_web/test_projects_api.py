@@ -136,6 +136,17 @@ def test_images_list_filters_and_orders_by_priority(project: Any, client_for: An
     assert ids("ordering=-al_priority") == [b.pk, a.pk, c.pk]
 
 
+def test_lists_take_a_page_size(project: Any, client_for: Any) -> None:
+    from tests.factories import ImageFactory
+
+    for _ in range(5):
+        ImageFactory(project=project)
+    client = client_for("viewer")
+    page = client.get(f"/api/images/?project={project.pk}&page_size=2").json()
+    assert (page["count"], len(page["results"])) == (5, 2) and "page_size=2" in page["next"]
+    assert len(client.get(f"/api/images/?project={project.pk}").json()["results"]) == 5
+
+
 def test_openapi_schema_is_served_to_signed_in_users(client_for: Any) -> None:
     response = client_for("viewer").get("/api/schema/")
     assert response.status_code == 200

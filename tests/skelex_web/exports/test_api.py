@@ -48,6 +48,8 @@ def test_bad_filters_answer_400_with_field_errors(client_for: Any, project: Any,
     assert set(response.json()["errors"]) == {"split_ratios"}
     response = _create(client_for("lead"), project, filters={"labels": ["nope"]})
     assert response.status_code == 400 and "filters.labels" in response.json()["errors"]
+    response = _create(client_for("lead"), project, filters={"colour": "red"})
+    assert response.json()["errors"] == {"filters": ["unknown filters: colour"]}
 
 
 def test_an_empty_dataset_version_is_refused_with_the_reason(
