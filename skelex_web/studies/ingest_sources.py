@@ -5,6 +5,7 @@ Kept apart from ``services`` so the file-system and archive rules read in one pl
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -41,6 +42,30 @@ def expand_sources(
                 yield name, None, str(exc)
             continue
         yield name, source, ""
+
+
+def count_sources(paths: Iterable[Path]) -> int:
+    """About how many files ``expand_sources`` will yield for these paths (for a progress bar's
+    total): files walked as it walks them, a zip's file entries from its directory (not read)."""
+    total = 0
+    for path in paths:
+        if path.is_dir():
+            files = [p for p in path.rglob("*") if p.is_file()]
+            total += count_sources(
+                p
+                for p in files
+                if not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        elif is_zip(path):
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    total += sum(1 for info in archive.infolist() if not info.is_dir())
+            except (OSError, zipfile.BadZipFile):
+                total += 1
+        else:
+            total += 1
+    return total
 
 
 def is_zip(source: str | Path | bytes) -> bool:

@@ -40,6 +40,12 @@ def test_folder_and_zip_with_a_bad_file(project: Any, tmp_path: Path) -> None:
     assert "4 files: 2 ingested, 0 duplicate, 2 rejected" in text
     assert "fake.dcm: not a recognised image file" in text and "unsafe path in zip" in text
     assert Image.objects.count() == 2
+    # The progress bar knows its total up front: the folder's files and the zip's entries.
+    from skelex_web.studies.ingest_sources import count_sources
+
+    (folder / ".hidden.dcm").write_bytes(b"x")
+    (folder / "notes.txt").write_text("not an image name")
+    assert count_sources([folder, archive]) == 4
 
 
 def test_all_rejected_exits_non_zero_duplicates_do_not(project: Any, tmp_path: Path) -> None:

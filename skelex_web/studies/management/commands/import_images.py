@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from skelex_web.projects.models import Project
 from skelex_web.projects.services import keep_file_names as turn_on_keep_file_names
+from skelex_web.studies.ingest_sources import count_sources
 from skelex_web.studies.services import REJECTED, IngestResult, ingest_many, summarise
 
 KEEP_FILE_NAMES_HELP = (
@@ -42,7 +43,8 @@ class Command(BaseCommand):
             raise CommandError(f"not found: {', '.join(missing)}")
         if options["keep_file_names"]:
             keep_file_names(self, project)
-        bar = tqdm(desc="importing", unit="file", disable=options["no_progress"], file=sys.stderr)
+        total = count_sources(options["paths"])
+        bar = tqdm(total=total, desc="importing", unit="file", disable=options["no_progress"], file=sys.stderr)
         rejected: list[IngestResult] = []
 
         def step(result: IngestResult) -> None:
