@@ -61,8 +61,12 @@ def read_checkpoint_sidecar(checkpoint: str | Path) -> dict[str, Any]:
     """The JSON sidecar of ``X.safetensors`` (``X.json``), checked to be a skelex-mae checkpoint."""
     weights = Path(checkpoint)
     side = weights.with_suffix(".json")
-    if weights.suffix != ".safetensors" or not weights.is_file():
-        raise RegistryError(f"checkpoint weights {weights} not found (expected a .safetensors file)")
+    if not weights.is_file():
+        raise RegistryError(f"checkpoint weights {weights} not found")
+    if weights.suffix != ".safetensors":
+        raise RegistryError(
+            f"{weights} is not a checkpoint: expected a .safetensors file (or --hf for a Hugging Face folder)"
+        )
     if not side.is_file():
         raise RegistryError(f"checkpoint config {side} not found beside the weights")
     try:

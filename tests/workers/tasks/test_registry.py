@@ -87,11 +87,20 @@ def test_register_model_command_registers_and_activates(
     project.refresh_from_db()
     assert project.active_backbone is not None and project.active_backbone.name == "tiny"
     assert "activated on project wrist" in capsys.readouterr().out
+    # The same weights again under another name: one row, and the command says the name stayed.
+    call_command("register_model", "--checkpoint", str(tiny_ckpt), "--name", "other")
+    out = capsys.readouterr().out
+    assert "these weights are registered already as model version" in out
+    assert "'tiny'" in out and "--name 'other' was not applied" in out
 
 
 def test_register_model_command_names_the_problem(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="not found"):
         call_command("register_model", "--checkpoint", str(tmp_path / "missing.safetensors"), "--name", "x")
+    photo = tmp_path / "knee.jpg"
+    photo.write_bytes(b"\xff\xd8\xff")
+    with pytest.raises(CommandError, match=r"knee\.jpg is not a checkpoint: expected a \.safetensors file"):
+        call_command("register_model", "--checkpoint", str(photo), "--name", "x")
     with pytest.raises(CommandError, match="no project"):
         call_command("register_model", "--checkpoint", "x.safetensors", "--name", "x", "--activate", "nope")
 

@@ -60,9 +60,16 @@ class Command(BaseCommand):
                 )
         except RegistryError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(
-            f"registered model version {model_version.pk}: {model_version.name} ({model_version.checkpoint})"
-        )
+        if model_version.name != options["name"]:
+            # The same weights registered before: one row per checkpoint, under its first name.
+            self.stdout.write(
+                f"these weights are registered already as model version {model_version.pk} "
+                f"{model_version.name!r} ({model_version.checkpoint}); --name {options['name']!r} was not applied"
+            )
+        else:
+            self.stdout.write(
+                f"registered model version {model_version.pk}: {model_version.name} ({model_version.checkpoint})"
+            )
         if project is not None:
             queued = activate_backbone(project, model_version)
             self.stdout.write(f"activated on project {project.slug}; {queued} images queued for re-analysis")
