@@ -175,15 +175,23 @@ def _decode(source: str | Path | bytes, name: str, key: bytes, deidentify: bool)
 
 
 def _write(
-    project: Project, prepared: PreparedFile, name: str, duplicates: dict[int, int] | None = None
+    project: Project,
+    prepared: PreparedFile,
+    name: str,
+    duplicates: dict[int, int] | None = None,
+    studies: dict[str, str] | None = None,
 ) -> _Staged | IngestResult:
-    """Duplicate check (unless the caller did it: ``duplicates`` as :func:`_existing` returns), then
-    the original and renditions written to storage (no rows yet)."""
+    """Duplicate check (unless the caller did it: ``duplicates`` as :func:`_existing` returns) and
+    the study's patient check (``studies``: what the caller's earlier files filed), then the
+    original and renditions written to storage (no rows yet)."""
     if duplicates is None:
         duplicates = _existing(project, prepared.frames)
     if len(duplicates) == len(prepared.frames):
         ids = sorted(set(duplicates.values()))
         return IngestResult(name, DUPLICATE, f"{name}: already in the project", ids[0], ids)
+    refused = _other_patients_study(project, name, prepared, {} if studies is None else studies)
+    if refused is not None:
+        return refused
     display_name = _safe_name(prepared, name, project)
     staged = _Staged(name, prepared, display_name, "", [], [])
 
@@ -300,6 +308,14 @@ def _safe_name(prepared: PreparedFile, name: str, project: Project) -> str:
     return PurePosixPath(name.replace("\\", "/")).name[:255] or f"image-{prepared.sha256[:12]}"
 
 
+def _patient_of(project: Project, prepared: PreparedFile) -> str:
+    """The patient pseudonym a DICOM file's study is filed under ("" when it names no patient)."""
+    decoded = prepared.frames[0].decoded
+    if prepared.deid:
+        return prepared.deid.patient_pseudo_id
+    return pseudonym(project_key(project), decoded.patient_id) if decoded.patient_id else ""
+
+
 def _study(project: Project, prepared: PreparedFile) -> Study | None:
     decoded = prepared.frames[0].decoded
     if prepared.file_format != "dicom" or not decoded.study_instance_uid:
@@ -307,14 +323,34 @@ def _study(project: Project, prepared: PreparedFile) -> Study | None:
     study, _ = Study.objects.get_or_create(
         project=project,
         study_instance_uid=decoded.study_instance_uid,
-        defaults={
-            "patient_pseudo_id": prepared.deid.patient_pseudo_id
-            if prepared.deid
-            else (pseudonym(project_key(project), decoded.patient_id) if decoded.patient_id else ""),
-            "study_date": _parse_date(decoded.study_date),
-        },
+        defaults={"patient_pseudo_id": _patient_of(project, prepared), "study_date": _parse_date(decoded.study_date)},
     )
     return study
+
+
+def _other_patients_study(
+    project: Project, name: str, prepared: PreparedFile, seen: dict[str, str]
+) -> IngestResult | None:
+    """A refusal when the file's study is already filed under another patient (this upload's
+    earlier files included): exports split by patient, and one study under two patients would put
+    a patient on both sides of a split. Merged or edited DICOM headers do this."""
+    uid = prepared.frames[0].decoded.study_instance_uid
+    if prepared.file_format != "dicom" or not uid:
+        return None
+    patient = _patient_of(project, prepared)
+    if uid not in seen:
+        filed = Study.objects.filter(project=project, study_instance_uid=uid).values_list(
+            "patient_pseudo_id", flat=True
+        )
+        seen[uid] = next(iter(filed), patient)
+    if seen[uid] == patient:
+        return None
+    return IngestResult(
+        name,
+        REJECTED,
+        f"{name}: its study (StudyInstanceUID) is already in the project under another patient; "
+        "a study belongs to one patient (merged or edited DICOM headers?)",
+    )
 
 
 def _parse_date(value: str) -> dt.date | None:
@@ -453,13 +489,14 @@ def _store_group(project: Project, group: list[tuple[str, PreparedFile]]) -> lis
     """
     found = _existing(project, [frame for _, prepared in group for frame in prepared.frames])
     outcomes: list[_Staged | IngestResult] = []
+    studies: dict[str, str] = {}  # StudyInstanceUID -> patient, as filed or as this group files it
     try:
         offset = 0
         for name, prepared in group:
             count = len(prepared.frames)
             duplicates = {i - offset: pk for i, pk in found.items() if offset <= i < offset + count}
             offset += count
-            outcomes.append(_write(project, prepared, name, duplicates))
+            outcomes.append(_write(project, prepared, name, duplicates, studies))
         staged = [outcome for outcome in outcomes if isinstance(outcome, _Staged)]
         with transaction.atomic():
             inserted = iter(_insert_group(project, staged, ImageStatus.INGESTED) if staged else [])

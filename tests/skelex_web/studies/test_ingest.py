@@ -265,3 +265,24 @@ def test_results_in_input_order_whatever_the_threads(project: Any, sent: SentTas
     results = services.ingest_many(project, items, threads=threads, group_size=2)
     assert [r.name for r in results] == [n for n, _ in items]
     assert [r.status for r in results] == ["rejected" if i % 3 == 0 else "ingested" for i in range(7)]
+
+
+def test_a_study_already_filed_under_another_patient_is_refused(project: Any, sent: SentTasks) -> None:
+    # Merged or edited headers: one StudyInstanceUID, two patients. Filing both under one study
+    # would put a patient on both sides of an export's patient-level split.
+    uid = "1.2.826.0.1.3680043.8.498.777"
+    ct = with_changes("CT_small.dcm", StudyInstanceUID=uid, PatientID="GRP-777")
+    mr = with_changes("MR_small.dcm", StudyInstanceUID=uid, PatientID="OTHER-1")
+    same_patient = with_changes("JPEG2000.dcm", StudyInstanceUID=uid, PatientID="GRP-777")
+    results = {r.name: r for r in services.ingest_many(project, [("ct.dcm", ct), ("mr.dcm", mr)])}
+    assert results["ct.dcm"].status == "ingested"
+    assert results["mr.dcm"].status == "rejected"
+    assert results["mr.dcm"].reason == (
+        "mr.dcm: its study (StudyInstanceUID) is already in the project under another patient; "
+        "a study belongs to one patient (merged or edited DICOM headers?)"
+    )
+    # Against a study stored earlier, and the same patient's next image joins it.
+    assert services.ingest_file(project, mr, "mr-again.dcm").status == "rejected"
+    assert services.ingest_file(project, same_patient, "more.dcm").status == "ingested"
+    assert Study.objects.filter(project=project).count() == 1
+    assert Image.objects.filter(study__isnull=False).count() == 2
