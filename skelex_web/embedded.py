@@ -34,12 +34,32 @@ _sent: dict[int, float] = {}
 _sent_lock = threading.Lock()
 
 
+ANALYSIS_TASK = "workers.analysis.analyse_images"
+
+
 def note_sent(image_ids: list[int]) -> None:
-    """Called when this process enqueues analyses (``learning.services.queue_images``)."""
+    """Records images whose analysis this process has just sent to its queue."""
     now = time.time()
     with _sent_lock:
         for pk in image_ids:
             _sent[int(pk)] = now
+
+
+def _note_published(sender: str | None = None, body: Any = None, **_: Any) -> None:
+    """Celery's ``after_task_publish``: every analysis this process sends, whichever code sends it
+    (uploads' ingest, re-analysis, the pickup itself), is recorded for the pickup to leave alone."""
+    if sender != ANALYSIS_TASK:
+        return
+    args = body[0] if isinstance(body, list | tuple) else (body or {}).get("args", ())
+    if args:
+        note_sent(list(args[0]))
+
+
+def record_sends() -> None:
+    """Starts recording this process's analysis messages (once; the embedded start calls it)."""
+    from celery.signals import after_task_publish
+
+    after_task_publish.connect(_note_published, weak=False, dispatch_uid="skelex-embedded-sent")
 
 
 def pickup_once(older_than: float) -> int:
@@ -152,6 +172,7 @@ def start() -> Any:
         RuntimeError: as :func:`start_worker`.
     """
     global _pickup
+    record_sends()
     worker = start_worker()
     requeued = requeue_orphans()
     if requeued:

@@ -183,10 +183,6 @@ def queue_images(image_ids: Iterable[int], model_version_id: int | None = None) 
     def send() -> None:
         for batch in batches:
             app.send_task(ANALYSIS_TASK, args=[batch], kwargs={"model_version_id": model_version_id})
-        from skelex_web import embedded
-
-        if embedded.is_running():
-            embedded.note_sent(ids)
 
     transaction.on_commit(send)
     return len(ids)

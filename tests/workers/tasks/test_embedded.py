@@ -39,6 +39,45 @@ def test_the_embedded_worker_needs_the_in_memory_broker(monkeypatch: pytest.Monk
         embedded.start_worker()
 
 
+def _broker(monkeypatch: pytest.MonkeyPatch, app: Any) -> list[list[int]]:
+    """A stand-in broker that, as Celery's publish does, announces each message it takes
+    (``after_task_publish``); the embedded recorder listens as it does in the demo."""
+    from celery.signals import after_task_publish
+
+    sent: list[list[int]] = []
+
+    def send_task(name: str, args: Any = (), kwargs: Any = None, **kw: Any) -> None:
+        sent.append(list(args[0]))
+        after_task_publish.send(sender=name, body=(list(args), kwargs or {}, {}))
+
+    monkeypatch.setattr(app, "send_task", send_task)
+    monkeypatch.setattr(embedded, "_sent", {})
+    embedded.record_sends()
+    return sent
+
+
+def test_what_this_process_sends_by_any_path_is_not_picked_up(
+    analysis_project: Any, media_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large upload in the demo: the ingest sends analyses itself (studies.services.queue_analysis,
+    # not learning.services.queue_images); images waiting behind it are in this process's queue.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from skelex_web.celery import app
+    from skelex_web.studies.models import Image
+    from skelex_web.studies.services import queue_analysis
+
+    sent = _broker(monkeypatch, app)
+    image = stored_image(analysis_project, media_root, 0, status=ImageStatus.QUEUED)
+    Image.objects.filter(pk=image.pk).update(updated_at=timezone.now() - timedelta(minutes=1))
+    queue_analysis([image.pk], mark_queued=False)
+    assert sent == [[image.pk]]
+    assert embedded.pickup_once(older_than=15) == 0
+    assert sent == [[image.pk]], "not sent a second time"
+
+
 def test_images_another_process_queued_are_picked_up_and_ours_are_not_sent_twice(
     analysis_project: Any, media_root: Path, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -51,10 +90,7 @@ def test_images_another_process_queued_are_picked_up_and_ours_are_not_sent_twice
     from skelex_web.celery import app
     from skelex_web.studies.models import Image
 
-    sent: list[list[int]] = []
-    monkeypatch.setattr(app, "send_task", lambda name, args=(), kwargs=None, **kw: sent.append(list(args[0])))
-    monkeypatch.setattr(embedded, "_sent", {})
-    monkeypatch.setattr(embedded, "is_running", lambda: True)
+    sent = _broker(monkeypatch, app)
     theirs, ours, fresh, requeued = (
         stored_image(analysis_project, media_root, i, status=ImageStatus.QUEUED) for i in range(4)
     )
