@@ -207,18 +207,8 @@ def _resolve_predictions(actor: Any, annotation: Annotation) -> None:
     )
     for s in pending:
         same = annotation.value == (s.value or {}).get("answer")
-        s.state = SuggestionState.ACCEPTED if same else SuggestionState.REJECTED
-        s.resolved_by = actor
-        s.resolved_at = timezone.now()
-        s.save(update_fields=["state", "resolved_by", "resolved_at"])
-        after = {"state": s.state, "by_answer": annotation.pk}
-        before = {"state": SuggestionState.PENDING}
-        record(
-            actor=actor, action="suggestion.resolve", target=s, project=annotation.project, before=before, after=after
-        )
-        _publish(
-            annotation.project_id, "suggestion.resolved", {"image": s.image_id, "suggestion": s.pk, "state": s.state}
-        )
+        new = SuggestionState.ACCEPTED if same else SuggestionState.REJECTED
+        _set_state(actor, s, new, "suggestion.resolve", by_answer=annotation.pk)
 
 
 def _check_can_edit(actor: Any, annotation: Annotation) -> None:
@@ -318,19 +308,26 @@ def _move_suggestion(
     suggestion = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
     if suggestion.state != expect:
         raise ValidationError({"state": [refusal.format(state=suggestion.state)]})
+    _set_state(actor, suggestion, new, action)
+    return suggestion
+
+
+def _set_state(actor: Any, suggestion: Suggestion, new: str, action: str, **why: Any) -> None:
+    """Moves a (locked) suggestion to ``new``: who resolved it and when, audited (``why`` joins the
+    audit's after-state) and announced (``suggestion.resolved``)."""
+    before = suggestion.state
     suggestion.state = new
     resolved = new != SuggestionState.PENDING
     suggestion.resolved_by = actor if resolved else None
     suggestion.resolved_at = timezone.now() if resolved else None
     suggestion.save(update_fields=["state", "resolved_by", "resolved_at"])
-    record(actor=actor, action=action, target=suggestion, project=suggestion.project, before={"state": expect},
-           after={"state": new})  # fmt: skip
+    record(actor=actor, action=action, target=suggestion, project=suggestion.project, before={"state": before},
+           after={"state": new, **why})  # fmt: skip
     _publish(
         suggestion.project_id,
         "suggestion.resolved",
         {"image": suggestion.image_id, "suggestion": suggestion.pk, "state": new},
     )
-    return suggestion
 
 
 @transaction.atomic

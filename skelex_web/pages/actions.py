@@ -143,28 +143,22 @@ def export(request: HttpRequest, project_id: int) -> HttpResponse:
         messages.error(request, f"Export not started: unknown {bad}.")
         return redirect("pages:project-detail", project.pk)
     chosen = request.POST.get("version", "")
-    if chosen:
-        # An existing version rendered again (another format or image mode): the same images,
-        # labels and splits as its first export.
-        version = DatasetVersion.objects.filter(project=project, pk=int(chosen) if chosen.isdigit() else -1).first()
-        if version is None:
-            messages.error(request, "Export not started: that dataset version is not in this project.")
-            return redirect("pages:project-detail", project.pk)
-        try:
-            job = exports.start_export(version=version, actor=request.user, fmt=fmt, images=images)
-        except ValueError as exc:
-            messages.error(request, f"Export not started: {exc}")
-        else:
-            messages.success(request, f"Export {job.pk} of dataset version {version.number} queued ({fmt}).")
-        return redirect("pages:project-detail", project.pk)
     try:
-        version = exports.create_version(
-            project=project,
-            actor=request.user,
-            name=request.POST.get("name", "")[:200],
-            filters=filters,
-            split_seed=int(request.POST.get("split_seed") or 0),
-        )
+        if chosen:
+            # An existing version rendered again (another format or image mode): the same images,
+            # labels and splits as its first export.
+            version = DatasetVersion.objects.filter(project=project, pk=int(chosen) if chosen.isdigit() else -1).first()
+            if version is None:
+                messages.error(request, "Export not started: that dataset version is not in this project.")
+                return redirect("pages:project-detail", project.pk)
+        else:
+            version = exports.create_version(
+                project=project,
+                actor=request.user,
+                name=request.POST.get("name", "")[:200],
+                filters=filters,
+                split_seed=int(request.POST.get("split_seed") or 0),
+            )
         job = exports.start_export(version=version, actor=request.user, fmt=fmt, images=images)
     except (exports.InvalidFilters, ValueError) as exc:
         messages.error(request, f"Export not started: {exc}")

@@ -25,11 +25,8 @@ def expand_sources(
     for name, source in items:
         if isinstance(source, str | Path) and Path(source).is_dir():
             root = Path(source)
-            for path in sorted(p for p in root.rglob("*") if p.is_file()):
-                rel = path.relative_to(root)
-                if any(part.startswith(".") for part in rel.parts) or path.suffix.lower() not in IMAGE_SUFFIXES:
-                    continue
-                yield from expand_sources([(f"{name.rstrip('/')}/{rel.as_posix()}", path)])
+            for path in _walk(root):
+                yield from expand_sources([(f"{name.rstrip('/')}/{path.relative_to(root).as_posix()}", path)])
             continue
         if is_zip(source):
             try:
@@ -44,19 +41,25 @@ def expand_sources(
         yield name, source, ""
 
 
+def _walk(root: Path) -> list[Path]:
+    """The files of a folder that the importers take, sorted: hidden files and folders skipped, and
+    only names that may be images or zips."""
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+        and path.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
 def count_sources(paths: Iterable[Path]) -> int:
     """About how many files ``expand_sources`` will yield for these paths (for a progress bar's
     total): files walked as it walks them, a zip's file entries from its directory (not read)."""
     total = 0
     for path in paths:
         if path.is_dir():
-            files = [p for p in path.rglob("*") if p.is_file()]
-            total += count_sources(
-                p
-                for p in files
-                if not any(part.startswith(".") for part in p.relative_to(path).parts)
-                and p.suffix.lower() in IMAGE_SUFFIXES
-            )
+            total += count_sources(_walk(path))
         elif is_zip(path):
             try:
                 with zipfile.ZipFile(path) as archive:

@@ -25,9 +25,10 @@ export function cookie(name) {
  * @param {string} method
  * @param {string} url
  * @param {any} [body]
+ * @param {{keepalive?: boolean}} [opts] keepalive: the browser finishes the request after the page is gone
  * @returns {Promise<Reply>}
  */
-export async function request(method, url, body) {
+export async function request(method, url, body, opts = {}) {
   /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -39,6 +40,7 @@ export async function request(method, url, body) {
       headers,
       credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
+      keepalive: opts.keepalive ?? false,
     });
   } catch (err) {
     return { ok: false, status: 0, data: { detail: `Network error: ${String(err)}` } };
@@ -55,22 +57,13 @@ export async function request(method, url, body) {
 }
 
 /**
- * Sends a request that must outlive the page (a tab closing, the viewer moving to another image):
- * `keepalive` lets the browser finish it after the page is gone. Nothing waits for the answer.
+ * Sends a request that must outlive the page (a tab closing, the viewer moving to another image).
+ * Nothing waits for the answer; if it cannot be sent, the claim lapses on the server's clock.
  * @param {string} method
  * @param {string} url
  */
 export function sendOnLeave(method, url) {
-  try {
-    void fetch(url, {
-      method,
-      keepalive: true,
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRFToken": cookie("csrftoken") },
-    }).catch(() => {});
-  } catch {
-    // No fetch (or keepalive refused): the claim lapses on the server's clock instead.
-  }
+  void request(method, url, undefined, { keepalive: true });
 }
 
 /**

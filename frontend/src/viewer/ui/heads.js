@@ -20,6 +20,7 @@ export function mountHeads(root, ctx) {
   /** @type {{name: string, kind: string, classes: string[]}[]} */
   const heads = store.config.schema?.heads ?? [];
   const canEdit = store.config.can_edit !== false;
+  const me = store.config.user?.id ?? null;
 
   /**
    * The model's prediction for a head: the pending one, else the latest resolved (a reader's
@@ -39,7 +40,6 @@ export function mountHeads(root, ctx) {
         const answered = ans && !ans.deleted ? ans.value : null;
         const pred = prediction(h.name);
         // Other readers' answers: each reader answers for themselves; a reviewer compares.
-        const me = store.config.user?.id ?? null;
         const others = store.state.annotations
           .filter((a) => a.kind === "head" && a.head === h.name && !a.deleted && a.author !== me)
           .map((a) => `${a.author_name || "someone"}: ${Array.isArray(a.value) ? a.value.join(", ") || "none" : a.value}`);
