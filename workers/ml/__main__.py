@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert-hf": ("workers.ml.cli_convert", "Convert a Hugging Face ViTMAEForPreTraining folder to our checkpoint"),
     "errormap": ("workers.ml.cli_errormap", "Compute error maps and suggested boxes for images"),
     "bench-errormap": ("workers.ml.bench_errormap", "Benchmark our error maps against the reference procedure"),
+    "bench-embed": ("workers.ml.bench_embed", "What the multi-scale embedding costs against one scale"),
     "pretrain": ("workers.ml.cli_pretrain", "Self-supervised MAE pretraining on a folder or list of images"),
     "evaluate-localization": ("workers.ml.cli_localization", "Zero-shot localization harness (FracAtlas layout)"),
     "simulate-al": ("workers.ml.cli_simulate_al", "Oracle active-learning simulation against random sampling"),
