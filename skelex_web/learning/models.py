@@ -35,6 +35,9 @@ class Embedding(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
     dim = models.PositiveIntegerField()
     vector = models.BinaryField()  # float16, L2-normalised, little endian
+    # engine.embedding_hash of the readout (pooling, scales, preprocessing); "" = stored before it
+    # was recorded. Two readouts can give vectors of one length that no head may mix.
+    readout = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

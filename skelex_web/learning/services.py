@@ -305,3 +305,23 @@ def activate_backbone(project: Project, model_version: ModelVersion, *, actor: A
     events.publish(project.pk, "job.progress", {"job": "analysis", "done": 0, "total": queued})
     events.publish(project.pk, "queue.updated", {"reason": "backbone activated"})
     return queued
+
+
+def outdated_images(project: Project) -> list[int]:
+    """Analysed images of ``project`` whose stored analysis used other settings than the pipeline's
+    current ones (``pipeline.DEFAULT_PARAMS``, e.g. a new embedding readout) or another
+    backbone than the project's: what ``manage.py reanalyse`` queues again."""
+    from .models import ErrorMap
+    from .pipeline import analysis_params, params_hash
+
+    backbone = resolve_backbone(project)
+    if backbone is None:
+        return []
+    phash = params_hash(analysis_params())
+    current = ErrorMap.objects.filter(model_version=backbone, params_hash=phash).values("image_id")
+    return list(
+        Image.objects.filter(project=project, status=ImageStatus.ANALYSED)
+        .exclude(pk__in=current)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .embed import DEFAULT_POOLING, POOLINGS
+from .embed import DEFAULT_POOLING, DEFAULT_SCALES, POOLINGS, check_scales
 from .heads import HeadConfig, HeadSpec, Schema
 from .simulate_al import SimulationSettings, simulate, table
 
@@ -76,9 +76,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=POOLINGS,
         help=f"token pooling for --embeddings auto (default {DEFAULT_POOLING}, as the platform)",
     )
+    p.add_argument(
+        "--embed-scales",
+        type=parse_scales,
+        default=DEFAULT_SCALES,
+        help="tiles per side of each scale for --embeddings auto, e.g. 1,2,3 (default, as the platform) or 1",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads for embedding (0 = torch's default)")
-    p.add_argument("--cache-dir", type=Path, help="decode-once image cache (datacache.py) to read pixels from")
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="decode-once image cache (datacache.py, 336 px long side) to read pixels from; only with --embed-scales 1",
+    )
     p.add_argument("--out", required=True, type=Path, help="report JSON (the PNG goes beside it)")
+
+
+def parse_scales(text: str) -> tuple[int, ...]:
+    """``"1,2,3"`` -> (1, 2, 3); argparse reports the ValueError's message."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+    try:
+        return check_scales(values)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def read_labels(data: Path, heads: list[str]) -> tuple[list[str], Schema, dict[str, np.ndarray]]:
@@ -124,33 +146,42 @@ def compute_embeddings(
     batch_size: int = 32,
     cache_dir: Path | None = None,
     pooling: str = DEFAULT_POOLING,
+    scales: tuple[int, ...] = DEFAULT_SCALES,
 ) -> tuple[list[str], np.ndarray]:
-    """Embeds every readable image with ``embed.embed`` (unreadable ones are skipped, with a message).
+    """Embeds every readable image with ``embed.embed_images``, as the platform does (unreadable
+    ones are skipped, with a message).
 
     Args:
         paths: image id → file.
         checkpoint: the MAE checkpoint.
-        batch_size: images per forward.
-        pooling: ``embed.embed`` pooling (default ``meanmax``, what the platform stores).
+        batch_size: images per call of ``embed_images``.
+        pooling: token pooling (default ``meanmax``, what the platform stores).
+        scales: tiles per side of each scale (default 1, 2, 3, what the platform stores).
         cache_dir: optional decode-once cache (``datacache.py``, long side 336, e.g. pretraining's),
-            which skips JPEG decoding for images already there; else files are decoded here.
+            which skips JPEG decoding for images already there; else files are decoded here. Its
+            pixels are too coarse for tiled scales, so it is refused unless ``scales`` is ``(1,)``.
     """
-    import torch
     from PIL import Image, ImageOps
 
     from .checkpoint import load_model
     from .datacache import build_cache, load_cached
-    from .embed import embed
-    from .preprocess import prepare
+    from .embed import embed_images
+    from .errormap import tile_geometry
 
     model = load_model(checkpoint, device="cpu")
     cfg = model.config
+    work = max(tile_geometry(cfg.img_size, cfg.patch_size, t)[1] for t in scales)
     cached = {}
     if cache_dir is not None:
+        if work > 336:
+            raise SystemExit(
+                f"--cache-dir holds 336 px images, coarser than the {work} px canvas of scale {max(scales)}; "
+                "drop --cache-dir or use --embed-scales 1"
+            )
         cached = {e.source: e for e in build_cache(sorted(map(str, paths.values())), cache_dir, long_side=336)}
     ok_ids: list[str] = []
     chunks: list[np.ndarray] = []
-    batch: list[torch.Tensor] = []
+    batch: list[np.ndarray] = []
     batch_ids: list[str] = []
     items = sorted(paths.items())
     t0 = time.perf_counter()
@@ -162,21 +193,21 @@ def compute_embeddings(
                 pixels = load_cached(cached[str(path)])
             else:
                 with Image.open(path) as im:
-                    im.draft("L", (cfg.img_size * 2, cfg.img_size * 2))  # JPEG: decode at reduced scale
+                    im.draft("L", (work * 2, work * 2))  # JPEG: decode at reduced scale
                     pixels = np.asarray(ImageOps.exif_transpose(im).convert("L"), dtype=np.float32)
         except (OSError, ValueError) as exc:
             print(f"skipped {path}: {exc}", file=sys.stderr)
             continue
-        batch.append(prepare(pixels, size=cfg.img_size, mean=cfg.mean, std=cfg.std).tensor)
+        batch.append(pixels)
         batch_ids.append(image_id)
         if len(batch) == batch_size or k == len(items) - 1:
-            chunks.append(embed(model, torch.stack(batch), pooling=pooling, batch_size=batch_size))
+            chunks.append(embed_images(model, batch, pooling=pooling, scales=scales))
             ok_ids += batch_ids
             batch, batch_ids = [], []
             if len(chunks) % 10 == 0 or k == len(items) - 1:
                 print(f"embedded {len(ok_ids)}/{len(items)} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
     if batch:  # the last files were unreadable after a partial batch
-        chunks.append(embed(model, torch.stack(batch), pooling=pooling, batch_size=batch_size))
+        chunks.append(embed_images(model, batch, pooling=pooling, scales=scales))
         ok_ids += batch_ids
     return ok_ids, np.concatenate(chunks)
 
@@ -187,7 +218,8 @@ def load_or_compute(args: argparse.Namespace, ids: list[str]) -> tuple[list[str]
         return [str(i) for i in z["ids"]], np.asarray(z["embeddings"])
     if args.checkpoint is None:
         raise SystemExit("--embeddings auto needs --checkpoint")
-    cache = args.out.with_name(f"{args.out.stem}.embeddings.{args.checkpoint.stem}.{args.pooling}.npz")
+    scales = "".join(str(t) for t in args.embed_scales)
+    cache = args.out.with_name(f"{args.out.stem}.embeddings.{args.checkpoint.stem}.{args.pooling}.s{scales}.npz")
     if cache.exists() and cache.stat().st_mtime >= args.checkpoint.stat().st_mtime:
         print(f"using cached embeddings {cache}", file=sys.stderr)
         z = np.load(cache, allow_pickle=False)
@@ -197,7 +229,9 @@ def load_or_compute(args: argparse.Namespace, ids: list[str]) -> tuple[list[str]
         import torch
 
         torch.set_num_threads(args.threads)  # on a busy shared CPU, 1 thread beats 2 contended ones
-    got_ids, emb = compute_embeddings(paths, args.checkpoint, args.batch_size, args.cache_dir, args.pooling)
+    got_ids, emb = compute_embeddings(
+        paths, args.checkpoint, args.batch_size, args.cache_dir, args.pooling, tuple(args.embed_scales)
+    )
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, ids=np.array(got_ids), embeddings=emb)
     return got_ids, emb
@@ -316,6 +350,7 @@ def run(args: argparse.Namespace) -> int:
         embeddings=str(args.embeddings if args.embeddings != "auto" else args.checkpoint),
         embedding_dim=int(x.shape[1]),
         pooling=args.pooling if args.embeddings == "auto" else "as in the file",
+        embed_scales=list(args.embed_scales) if args.embeddings == "auto" else "as in the file",
         seconds=round(time.perf_counter() - t0, 1),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,31 +6,13 @@ and the benchmark can time exactly the same ML work with and without the worker 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-# Error-map and box settings used by the pipeline. Their hash is stored with every ErrorMap and
-# Suggestion, so changing a value here re-analyses images instead of mixing two settings.
-DEFAULT_PARAMS: dict[str, Any] = {
-    "mode": "complementary",
-    "passes": 8,
-    "mask_ratio": 0.75,
-    "seed": 0,
-    "tiles": "auto",
-    "preprocess": "pad",
-    # Embedding pooling (workers/ml/embed.py): a change re-analyses images, so a project never
-    # trains heads on a mix of two embeddings.
-    "pooling": "meanmax",
-    "max_boxes": 5,
-    # When the box finder's strict thresholds (z 3 / 2) find nothing, one candidate found with these
-    # looser ones is still offered, so every image with a clearly unusual region gets something to
-    # accept or reject; its lower score says it is a weak candidate. None disables the fallback.
-    "fallback_z": [2.0, 1.5],
-}
+from skelex_web.learning.pipeline import DEFAULT_PARAMS, analysis_params, embedding_hash, params_hash
 
 
 @dataclass
@@ -50,22 +32,6 @@ class Analysis:
     boxes: list[dict[str, float]] = field(default_factory=list)
 
 
-def analysis_params(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The pipeline's parameters with a project's overrides (unknown keys refused)."""
-    params = dict(DEFAULT_PARAMS)
-    for key, value in (overrides or {}).items():
-        if key not in DEFAULT_PARAMS:
-            raise ValueError(f"unknown analysis parameter {key!r}")
-        params[key] = value
-    return params
-
-
-def params_hash(params: dict[str, Any]) -> str:
-    """A stable 16-hex-digit digest of ``params`` (key order does not matter)."""
-    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
 def errormap_params(params: dict[str, Any]) -> Any:
     from workers.ml.errormap import ErrorMapParams
 
@@ -79,20 +45,13 @@ def embed(
     windows: list[tuple[float, float] | None],
     preprocess: str = "pad",
     pooling: str = "meanmax",
+    scales: list[int] | tuple[int, ...] = (1, 2, 3),
 ) -> np.ndarray:
-    """Embeddings of the unmasked encoder: [N, D'] float16, L2-normalised rows (D' = 2 x width for
-    ``meanmax``)."""
-    import torch
+    """Embeddings of the unmasked encoder at several scales: [N, D'] float16, L2-normalised rows
+    (D' = 2 x width for ``meanmax``)."""
+    from workers.ml.embed import embed_images
 
-    from workers.ml.embed import embed as embed_batch
-    from workers.ml.preprocess import prepare
-
-    c = model.config
-    tensors = [
-        prepare(p, size=c.img_size, mode=preprocess, window=w, mean=c.mean, std=c.std).tensor
-        for p, w in zip(images, windows)
-    ]
-    return embed_batch(model, torch.stack(tensors), pooling=pooling)
+    return embed_images(model, images, windows, preprocess=preprocess, pooling=pooling, scales=scales)
 
 
 def boxes_for(
@@ -120,7 +79,14 @@ def analyse(
     """Runs the whole analysis for a batch: one embedding pass and one batched error-map pass."""
     from workers.ml.errormap import compute_errormaps
 
-    vectors = embed(model, images, windows, str(params.get("preprocess", "pad")), str(params.get("pooling", "meanmax")))
+    vectors = embed(
+        model,
+        images,
+        windows,
+        str(params.get("preprocess", "pad")),
+        str(params.get("pooling", "meanmax")),
+        params.get("embed_scales", (1,)),
+    )
     maps = compute_errormaps(model, images, windows, errormap_params(params))
     out = []
     for vector, result in zip(vectors, maps):
@@ -134,4 +100,4 @@ def describe(params: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(params, default=str))
 
 
-__all__ = ["DEFAULT_PARAMS", "Analysis", "analyse", "analysis_params", "describe", "params_hash"]
+__all__ = ["DEFAULT_PARAMS", "Analysis", "analyse", "analysis_params", "describe", "embedding_hash", "params_hash"]

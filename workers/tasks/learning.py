@@ -36,6 +36,8 @@ from workers.ml import sampling
 from workers.ml.heads import HeadsModel, Schema, encode_answers, learnable_heads, suggestions
 from workers.ml.heads_cv import fit_heads
 
+from . import engine
+
 logger = logging.getLogger(__name__)
 
 # How many images a round puts at the head of the queue (the rest are ordered by uncertainty).
@@ -55,18 +57,21 @@ def _answers(project: Project, image_ids: list[int]) -> dict[int, dict[str, Any]
     return out
 
 
-def _one_embedding_size(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], int]:
-    """The rows whose vector has the most common size, and how many were left out.
+def _one_readout(rows: list[tuple[Any, ...]], current: str) -> tuple[list[tuple[Any, ...]], int]:
+    """The rows of the most common embedding readout, and how many were left out.
 
-    After the embedding setting changes (``engine.DEFAULT_PARAMS["pooling"]``), images are
-    re-analysed one batch at a time; until then a project holds vectors of two sizes, which no
-    model can be trained on together. The larger group is used and the rest reported.
+    Rows are ``(image_id, vector, body_part, readout)``. After the embedding setting changes
+    (``pipeline.DEFAULT_PARAMS``: pooling, scales, preprocessing), images are re-analysed one batch at
+    a time; until then a project holds vectors of two readouts, which no model can be trained on
+    together, even when they have the same length. The group of the most images is used (on a tie,
+    the current setting's) and the rest reported. Vectors stored before readouts were recorded
+    (readout "") count as one readout per length.
     """
-    sizes = Counter(len(r[1]) for r in rows)
-    if len(sizes) == 1:
+    groups = Counter((r[3], len(r[1])) for r in rows)
+    if len(groups) == 1:
         return rows, 0
-    size = max(sizes, key=lambda k: (sizes[k], k))
-    kept = [r for r in rows if len(r[1]) == size]
+    key = max(groups, key=lambda k: (groups[k], k[0] == current, k[1]))
+    kept = [r for r in rows if (r[3], len(r[1])) == key]
     return kept, len(rows) - len(kept)
 
 
@@ -125,11 +130,11 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
         Embedding.objects.filter(image__project=project, model_version=backbone)
         .exclude(image__status="failed")
         .order_by("image_id")
-        .values_list("image_id", "vector", "image__body_part")
+        .values_list("image_id", "vector", "image__body_part", "readout")
     )
     if not rows:
         return {"status": "skipped", "reason": "no embeddings yet: analyse images first"}
-    rows, stale = _one_embedding_size(rows)
+    rows, stale = _one_readout(rows, engine.embedding_hash(engine.analysis_params()))
     ids = [r[0] for r in rows]
     emb = np.stack([np.frombuffer(bytes(r[1]), dtype="<f2").astype(np.float32) for r in rows])
     answers = _answers(project, ids)
@@ -158,8 +163,8 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
     }  # fmt: skip
     if stale:
         summary["left_out"] = (
-            f"{stale} images have embeddings of another size (analysed with an earlier embedding "
-            "setting); re-analyse them to include them"
+            f"{stale} images have embeddings of another kind (analysed with an earlier embedding "
+            "setting); re-analyse them to include them (manage.py reanalyse)"
         )
     if labelled:
         targets = encode_answers(schema, per_image)

@@ -28,7 +28,7 @@ from skelex_web.learning.models import Embedding, ErrorMap, ModelVersion
 from skelex_web.studies.models import Image, ImageStatus
 from workers.imaging.output import encode_png8
 
-from .engine import Analysis
+from .engine import Analysis, embedding_hash
 
 SOURCE = "errormap"
 # Heat-map encoding: 8-bit grey, linear, 255 = the map's 99.5th percentile over the image.
@@ -139,7 +139,13 @@ def _rows(
         },
     )
     vector = np.asarray(result.embedding, dtype="<f2")
-    embedding = Embedding(image=image, model_version=model_version, dim=int(vector.size), vector=vector.tobytes())
+    embedding = Embedding(
+        image=image,
+        model_version=model_version,
+        dim=int(vector.size),
+        vector=vector.tobytes(),
+        readout=embedding_hash(params),
+    )
     label = box_label(image)
     suggestions = [
         Suggestion(
@@ -222,7 +228,7 @@ def save_analyses(
                 embeddings,
                 update_conflicts=True,
                 unique_fields=["image", "model_version"],
-                update_fields=["dim", "vector"],
+                update_fields=["dim", "vector", "readout"],
             )
             # Pending suggestions of earlier analyses (another backbone or settings) are superseded;
             # resolved ones stay, since annotations point at them.

@@ -114,16 +114,25 @@ def test_labels_of_one_answer_only_keep_the_cold_start_queue(pool: list[Image], 
     assert queue[-1].al_reason == "after this round's picks: ranked once some finding has two different answers"
 
 
-def test_a_round_after_an_embedding_change_trains_on_one_size_and_says_what_it_left_out(
-    pool: list[Image], project: Any, personas: Any
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"dim": 64, "vector": np.ones(64, "<f2").tobytes()},  # a wider readout (e.g. mean+max pooling)
+        {"readout": "0123456789abcdef"},  # another readout of the same length (e.g. other scales)
+    ],
+    ids=["another length", "same length, another readout"],
+)
+def test_a_round_after_an_embedding_change_trains_on_one_kind_and_says_what_it_left_out(
+    pool: list[Image], project: Any, personas: Any, change: dict[str, Any]
 ) -> None:
-    # Five images were re-analysed with a wider embedding (e.g. mean+max pooling); the rest not yet.
+    # Five images were re-analysed with a new embedding setting; the rest not yet.
     for image in pool[10:15]:
-        Embedding.objects.filter(image=image).update(dim=64, vector=np.ones(64, "<f2").tobytes())
+        Embedding.objects.filter(image=image).update(**change)
     answer_twenty(pool, personas["annotator"])
     summary = retrain(project.pk)
     assert summary["n_images"] == 35 and summary["n_labelled"] == 20
-    assert "5 images have embeddings of another size" in summary["left_out"]
+    assert "5 images have embeddings of another kind" in summary["left_out"]
+    assert "manage.py reanalyse" in summary["left_out"]
     mv = ModelVersion.objects.get(project=project, kind="heads")
     assert mv.metrics["heads"]["abnormal"]["auroc"] > 0.9
     # The left-out images get no pre-filled answer from a model that never saw their embedding.
@@ -322,3 +331,13 @@ def test_heads_are_not_reused_after_an_edited_answer_or_for_another_backbone(
     assert (
         ModelVersion.objects.filter(project=project, kind="heads").latest("created_at").config["backbone"] == other.pk
     )
+
+
+def test_on_a_tie_the_current_embedding_setting_is_the_one_kept() -> None:
+    from workers.tasks.learning import _one_readout
+
+    rows = [(i, b"\0" * 8, None, "old" if i % 2 else "new") for i in range(6)]
+    kept, left_out = _one_readout(rows, current="new")
+    assert [r[0] for r in kept] == [0, 2, 4] and left_out == 3
+    kept, left_out = _one_readout(rows, current="old")
+    assert [r[0] for r in kept] == [1, 3, 5] and left_out == 3

@@ -257,6 +257,38 @@ def test_auto_embeddings_skip_unreadable_images(tmp_path: Path) -> None:
     assert ids == ["a.png", "b.jpg"]
     assert emb.shape == (2, 384) and emb.dtype == np.float16  # mean + max of the 192-d tokens (default pooling)
     np.testing.assert_allclose(np.linalg.norm(emb.astype(np.float32), axis=1), 1.0, atol=1e-2)
+    # The simulation measures the embedding the platform stores: same pooling, same scales.
+    from workers.ml.checkpoint import load_model
+    from workers.tasks import engine
+
+    params = engine.analysis_params()
+    stored = engine.embed(
+        load_model(ckpt, device="cpu"),
+        [np.asarray(Image.open(paths["a.png"]).convert("L"))],
+        [None],
+        params["preprocess"],
+        params["pooling"],
+        params["embed_scales"],
+    )
+    np.testing.assert_allclose(emb[0], stored[0], atol=1e-3)
+    # The pretraining cache (336 px) is too coarse for a 224 px model's 2 x 2 tiles (384 px canvas).
+    big = save_checkpoint(create_model("mae_vit_tiny_patch16", depth=1, decoder_depth=1), tmp_path / "big.safetensors")
+    with pytest.raises(SystemExit, match="coarser than the 544 px canvas of scale 3"):
+        compute_embeddings(paths, big, cache_dir=tmp_path / "cache")
+    ids1, one_scale = compute_embeddings(paths, ckpt, scales=(1,))
+    assert ids1 == ids and not np.allclose(one_scale, emb, atol=1e-2)
+
+
+def test_embed_scales_argument_is_checked() -> None:
+    import argparse
+
+    from workers.ml.cli_simulate_al import parse_scales
+
+    assert parse_scales("1,2,3") == (1, 2, 3) and parse_scales("1") == (1,)
+    with pytest.raises(argparse.ArgumentTypeError, match="1, 2 or 3; got 5"):
+        parse_scales("1,5")
+    with pytest.raises(argparse.ArgumentTypeError, match="not a list of integers: '1,x'"):
+        parse_scales("1,x")
 
 
 def test_hybrid_by_ensemble_disagreement_also_finds_the_rare_class() -> None:

@@ -204,3 +204,54 @@ def test_delivery_settings_survive_killed_workers_and_outages() -> None:
     assert task.acks_late and task.reject_on_worker_lost
     assert {OperationalError, RedisConnectionError} <= set(task.autoretry_for) and task.retry_backoff
     assert app.amqp.router.route({}, "workers.analysis.analyse_images")["queue"].name == "gpu"
+
+
+def test_after_the_embedding_setting_changes_reanalyse_brings_old_images_up_to_date(
+    analysis_project: Any, media_root: Path, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    from skelex_web.celery import app
+    from tests.skelex_web.studies.ingest_helpers import SentTasks
+    from workers.tasks import engine
+
+    images = [stored_image(analysis_project, media_root, seed) for seed in range(3)]
+    ids = [i.pk for i in images]
+    # Analysed by an older release that read the whole image at one scale only.
+    monkeypatch.setitem(engine.DEFAULT_PARAMS, "embed_scales", [1])
+    _run(ids)
+    old_readout = engine.embedding_hash(engine.analysis_params())
+    old = {e.image_id: e.as_array() for e in Embedding.objects.filter(image__in=ids)}
+    assert {e.readout for e in Embedding.objects.filter(image__in=ids)} == {old_readout}
+    monkeypatch.setitem(engine.DEFAULT_PARAMS, "embed_scales", [1, 2, 3])  # the upgrade
+
+    out = io.StringIO()
+    call_command("reanalyse", "--dry-run", stdout=out)
+    assert "phantoms: 3 images would be analysed again" in out.getvalue()
+    assert all(i.status == ImageStatus.ANALYSED for i in type(images[0]).objects.filter(pk__in=ids))
+
+    sent = SentTasks()
+    monkeypatch.setattr(app, "send_task", sent)
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("reanalyse", "--project", "phantoms", stdout=out)
+    assert "phantoms: 3 images queued for analysis" in out.getvalue()
+    assert sorted(sent.image_ids) == ids
+    assert all(i.status == ImageStatus.QUEUED for i in type(images[0]).objects.filter(pk__in=ids))
+
+    assert _run(ids)["analysed"] == 3
+    new = {e.image_id: e for e in Embedding.objects.filter(image__in=ids)}
+    assert {e.readout for e in new.values()} == {engine.embedding_hash(engine.analysis_params())} != {old_readout}
+    assert all(new[i].dim == old[i].size and not np.allclose(new[i].as_array(), old[i], atol=1e-3) for i in ids)
+    out = io.StringIO()
+    call_command("reanalyse", stdout=out)
+    assert "phantoms: up to date" in out.getvalue()
+
+
+def test_reanalyse_names_an_unknown_project(db: Any) -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="no project with slug 'nope'"):
+        call_command("reanalyse", "--project", "nope")
