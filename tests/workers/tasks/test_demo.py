@@ -46,3 +46,21 @@ def test_demo_sets_up_and_analyses_real_radiographs(tiny_ckpt: Path, tmp_path: P
     ).fetchone()[0]
     assert with_suggestions >= 1
     assert db.execute("SELECT COUNT(*) FROM auth_user WHERE username = 'demo'").fetchone()[0] == 1
+
+    # Kept and started again after an upgrade changed the analysis settings: brought up to date.
+    db.execute("UPDATE learning_errormap SET params_hash = 'earlier'")
+    db.execute("UPDATE learning_embedding SET readout = 'earlier'")
+    db.commit()
+    again = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--no-serve", "--phantoms", "1", "--timeout", "240"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "3 images analysed with earlier settings are being analysed again" in again.stdout
+    assert set(dict(db.execute("SELECT name, status FROM studies_image").fetchall()).values()) == {"analysed"}
+    readouts = {r for (r,) in db.execute("SELECT readout FROM learning_embedding")}
+    assert len(readouts) == 1 and "earlier" not in readouts
