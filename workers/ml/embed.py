@@ -20,8 +20,8 @@ scale is pooled over the tokens of all its tiles, counting only patches that are
 of the scales are summed and normalised again, so the length stays ``2 x embed_dim``. On FracAtlas
 with the demo checkpoint, 5-fold cross-validated AUROC on the simulation pools of split seeds 5-9
 (fractured / hardware / bodypart): scale 1 alone 0.746 / 0.815 / 0.963, scales 1 + 2 + 3 0.770 /
-0.852 / 0.971 (docs/active-learning.md, "Multi-scale embeddings"). The cost is 14 encoder passes per
-image instead of 1.
+0.852 / 0.971 (docs/ml-engine.md, Embeddings). The cost is 14 encoder passes per image instead of 1
+(``python -m workers.ml bench-embed``).
 """
 
 from __future__ import annotations
