@@ -1,6 +1,6 @@
 """Actions on the project page: add images and take the next image of the labelling queue
-(annotators and above); start a training round, export a dataset version and manage the members
-(leads).
+(annotators and above); start a training round, choose how rounds rank the queue, export a dataset
+version and manage the members (leads).
 
 Plain HTML form posts (CSRF-protected) that call the same services as the API, then redirect
 back to the project page with a message.
@@ -24,7 +24,7 @@ from skelex_web.exports import services as exports
 from skelex_web.exports.models import DatasetVersion, ExportFormat, ImageMode
 from skelex_web.learning import loop
 from skelex_web.projects import services as projects
-from skelex_web.projects.models import Membership, Project, Role
+from skelex_web.projects.models import SAMPLING, Membership, Project, Role
 from skelex_web.projects.permissions import get_project_for
 from skelex_web.studies.services import REJECTED, summarise
 from skelex_web.studies.uploads import QueueUnavailable, receive_uploads
@@ -128,6 +128,31 @@ def retrain(request: HttpRequest, project_id: int) -> HttpResponse:
     else:
         messages.info(request, "A training round is already queued or running.")
     return redirect("pages:project-detail", project.pk)
+
+
+@login_required
+@require_POST
+def ranking(request: HttpRequest, project_id: int) -> HttpResponse:
+    """A lead chooses how training rounds order the labelling queue (``settings["sampling"]``,
+    audited as the API's settings change); a round is queued so the new order shows at once."""
+    project = _lead_project(request, project_id)
+    back = redirect(reverse("pages:project-detail", args=[project.pk]) + "#learning")
+    choice = request.POST.get("sampling", "")
+    if choice not in SAMPLING:
+        messages.error(request, f"Not changed: the ranking must be one of {', '.join(SAMPLING)}.")
+        return back
+    if choice == project.setting("sampling"):
+        messages.info(request, f"The queue is already ranked by {choice}.")
+        return back
+    projects.update_project(
+        actor=request.user, project=project, changes={"settings": {**(project.settings or {}), "sampling": choice}}
+    )
+    name = request.user.get_username()
+    if loop.request_retrain(project, reason=f"ranking changed to {choice} by {name}"):
+        messages.success(request, f"Ranking set to {choice}; a training round is queued to reorder the queue.")
+    else:
+        messages.success(request, f"Ranking set to {choice}; the round already queued or running will use it.")
+    return back
 
 
 @login_required

@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 
 from skelex_web.labeling.models import Annotation, AnnotationKind, Suggestion, SuggestionState
-from skelex_web.projects.models import Project
+from skelex_web.projects.models import SAMPLING, Project
 from skelex_web.studies.models import Image, ImageStatus
 
 FILTER_KEYS = ("status", "label", "body_part", "suggestions", "labelled")
@@ -173,6 +173,8 @@ def learning_summary(project: Project) -> dict[str, Any]:
         "heads": heads,
         "since_last": loop.labels_since_last_round(project),
         "every": project.setting("retrain_every"),
+        "sampling": project.setting("sampling"),
+        "sampling_choices": list(SAMPLING.items()),
         "queue": queue_summary(project),
     }
 

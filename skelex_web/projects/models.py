@@ -21,10 +21,24 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.VIEWER: 0, Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.LEAD: 3}
 
 
+# How a training round orders the labelling queue (``settings["sampling"]``; the strategies of
+# workers/ml/sampling.py), with what a lead reads when choosing. Measured on FracAtlas in
+# docs/active-learning.md: the hybrid is the default; k-center or the ensemble can do better on a
+# rare finding, random order is the control that tells whether ranking helps at all.
+SAMPLING: dict[str, str] = {
+    "hybrid": "uncertain and varied (default): the most uncertain images, spread over the data, a few at random",
+    "entropy": "most uncertain first: the images the model is least sure about",
+    "margin": "closest calls first: the smallest gap between the two likeliest answers",
+    "ensemble": "where models disagree: five models trained on resampled labels",
+    "kcenter": "most unlike anything labelled: diversity only, no model needed",
+    "random": "random order: a control, to see whether ranking helps",
+}
+
+
 def default_settings() -> dict[str, Any]:
     # keep_file_names: keep PNG/JPEG/TIFF base names as Image.name while de-identifying; only for
     # public, already anonymised datasets whose file names are their identifiers (FracAtlas).
-    return {"deidentify": True, "keep_file_names": False, "retrain_every": 20}
+    return {"deidentify": True, "keep_file_names": False, "retrain_every": 20, "sampling": "hybrid"}
 
 
 class Project(models.Model):

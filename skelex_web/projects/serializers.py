@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from .models import Membership, Project, Role
+from .models import SAMPLING, Membership, Project, Role
 from .permissions import role_of
 from .schema import validate_schema
 
@@ -47,6 +47,9 @@ class ProjectSerializer(serializers.ModelSerializer):
         retrain = value.get("retrain_every", 20)
         if not isinstance(retrain, int) or retrain < 1:
             raise serializers.ValidationError({"retrain_every": "must be a positive integer"})
+        sampling = value.get("sampling", "hybrid")
+        if sampling not in SAMPLING:
+            raise serializers.ValidationError({"sampling": f"must be one of {', '.join(SAMPLING)}"})
         for flag in ("deidentify", "keep_file_names"):
             if flag in value and not isinstance(value[flag], bool):
                 raise serializers.ValidationError({flag: "must be true or false"})

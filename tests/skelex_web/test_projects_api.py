@@ -93,6 +93,22 @@ def test_privacy_settings_must_be_booleans(flag: str, default: bool, project: An
     assert project.setting(flag) is (not default)
 
 
+def test_the_ranking_setting_is_one_of_the_sampling_strategies(project: Any, client_for: Any) -> None:
+    from skelex_web.projects.models import SAMPLING
+    from workers.ml.sampling import STRATEGIES
+
+    assert set(SAMPLING) <= set(STRATEGIES) - {"cold_start"}  # every choice is one the worker runs
+    assert project.setting("sampling") == "hybrid"
+    url = f"/api/projects/{project.pk}/"
+    response = client_for("lead").patch(url, {"settings": {"sampling": "loudest"}}, format="json")
+    assert response.status_code == 400
+    assert "must be one of hybrid, entropy" in str(response.json()["errors"]["settings"])
+    response = client_for("lead").patch(url, {"settings": {"sampling": "ensemble"}}, format="json")
+    assert response.status_code == 200, response.content
+    project.refresh_from_db()
+    assert project.setting("sampling") == "ensemble"
+
+
 def test_last_lead_cannot_be_removed(project: Any, personas: Any, client_for: Any) -> None:
     lead_membership = Membership.objects.get(project=project, user=personas["lead"])
     response = client_for("lead").delete(f"/api/projects/{project.pk}/members/{lead_membership.pk}/")

@@ -34,7 +34,7 @@ from skelex_web.projects.models import Project
 from skelex_web.studies.models import Image
 from workers.ml import sampling
 from workers.ml.heads import HeadsModel, Schema, encode_answers, learnable_heads, suggestions
-from workers.ml.heads_cv import fit_heads
+from workers.ml.heads_cv import bootstrap_ensemble, fit_heads
 
 from . import engine
 
@@ -73,6 +73,16 @@ def _one_readout(rows: list[tuple[Any, ...]], current: str) -> tuple[list[tuple[
     key = max(groups, key=lambda k: (groups[k], k[0] == current, k[1]))
     kept = [r for r in rows if (r[3], len(r[1])) == key]
     return kept, len(rows) - len(kept)
+
+
+def _strategy(project: Project) -> str:
+    """The project's ranking (``settings["sampling"]``); an unknown value (set before it was
+    checked) falls back to the default hybrid, with a warning, rather than failing the round."""
+    strategy = str(project.setting("sampling") or "hybrid")
+    if strategy not in sampling.STRATEGIES or strategy == "cold_start":
+        logger.warning("project %s: unknown sampling %r, using hybrid", project.pk, strategy)
+        return "hybrid"
+    return strategy
 
 
 def _json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -217,8 +227,14 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
         learnable = []
     if learnable:
         ranked = Schema(tuple(h for h in schema.heads if h.name in learnable))
+        strategy = _strategy(project)
+        summary["sampling"] = strategy
+        members = None
+        if strategy == "ensemble":
+            ensemble = bootstrap_ensemble(emb, targets, schema, members=5, seed=seed)
+            members = [{h: p[h] for h in learnable} for p in (m.predict_proba(emb) for m in ensemble)]
         picks = sampling.select(
-            "hybrid",
+            strategy,
             ROUND_BUDGET,
             n=len(ids),
             labelled=sorted(any_label),
@@ -226,6 +242,7 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
             embeddings=emb,
             schema=ranked,
             probs=probs,
+            member_probs=members,
             seed=seed,
         )
         scores = sampling.uncertainty(ranked, probs)

@@ -88,6 +88,32 @@ def test_a_round_trains_heads_writes_suggestions_and_orders_the_queue(
     assert not {i.pk for i in queue} & {i.pk for i in pool[:10] + pool[20:30]}
 
 
+@pytest.mark.parametrize(
+    ("sampling", "reason_start"),
+    [
+        ("hybrid", None),
+        ("kcenter", ("diverse: unlike anything labelled",)),
+        ("ensemble", ("models disagree",)),
+        ("random", ("random: unbiased sample",)),
+    ],
+)
+def test_a_round_ranks_by_the_project_s_chosen_sampling(
+    pool: list[Image], project: Any, personas: Any, sampling: str, reason_start: tuple[str, ...] | None
+) -> None:
+    project.settings = {**project.settings, "sampling": sampling}
+    project.save()
+    answer_twenty(pool, personas["annotator"])
+    summary = retrain(project.pk)
+    assert summary["sampling"] == sampling and summary["picked"] == 20
+    picked = [i.al_reason for i in loop.worklist(project, personas["annotator"]) if (i.al_priority or 0) > 1.0]
+    assert len(picked) == 20
+    others = ("diverse: unlike anything labelled", "models disagree")
+    if reason_start is None:  # the default explains each pick by the model's uncertainty
+        assert not any(r.startswith(others) for r in picked) and any(r.startswith("uncertain") for r in picked)
+    else:
+        assert all(r.startswith(reason_start) for r in picked), picked
+
+
 def test_only_heads_with_two_different_answers_suggest_or_rank(pool: list[Image], project: Any, personas: Any) -> None:
     # 'abnormal' has yes and no; 'implant' only ever 'no'; the other heads no answer at all.
     for image in pool[:10] + pool[20:30]:

@@ -170,3 +170,35 @@ def test_the_project_page_says_what_the_labelling_queue_holds(project: Any, brow
     )
     browser_for("annotator").get(f"/projects/{project.pk}/images/{picks[0].pk}/")  # opened: claimed
     assert summary().endswith("; 1 open in a viewer now.")
+
+
+def test_a_lead_chooses_the_ranking_and_a_round_reorders_the_queue(
+    project: Any, browser_for: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    from skelex_web.audit.models import AuditEvent
+
+    lead = browser_for("lead")
+    page = lead.get(f"/projects/{project.pk}/").content.decode()
+    assert '<option value="hybrid" selected>' in page and '<option value="kcenter">' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = lead.post(f"/projects/{project.pk}/ranking/", {"sampling": "kcenter"}, follow=True)
+    assert "Ranking set to kcenter; a training round is queued" in response.content.decode()
+    project.refresh_from_db()
+    assert project.setting("sampling") == "kcenter" and project.setting("retrain_every") == 20
+    assert sent_tasks == [("workers.learning.retrain", [project.pk])]
+    assert AuditEvent.objects.filter(action="project.update", project=project).exists()
+    assert '<option value="kcenter" selected>' in response.content.decode()
+    again = lead.post(f"/projects/{project.pk}/ranking/", {"sampling": "kcenter"}, follow=True)
+    assert "already ranked by kcenter" in again.content.decode() and len(sent_tasks) == 1
+    bad = lead.post(f"/projects/{project.pk}/ranking/", {"sampling": "loudest"}, follow=True)
+    assert "Not changed: the ranking must be one of hybrid, entropy" in bad.content.decode()
+    project.refresh_from_db()
+    assert project.setting("sampling") == "kcenter"
+    # Others see the ranking in words and cannot change it.
+    annotator = browser_for("annotator")
+    assert (
+        "The queue is ranked by kcenter (most unlike anything labelled"
+        in annotator.get(f"/projects/{project.pk}/").content.decode()
+    )
+    assert annotator.post(f"/projects/{project.pk}/ranking/", {"sampling": "random"}).status_code == 403
+    assert browser_for("outsider").post(f"/projects/{project.pk}/ranking/", {"sampling": "random"}).status_code == 404
