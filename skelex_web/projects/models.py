@@ -30,7 +30,7 @@ SAMPLING: dict[str, str] = {
     "entropy": "most uncertain first: the images the model is least sure about",
     "margin": "closest calls first: the smallest gap between the two likeliest answers",
     "ensemble": "where models disagree: five models trained on resampled labels",
-    "kcenter": "most unlike anything labelled: diversity only, no model needed",
+    "kcenter": "most unlike anything labelled: diversity only, the model's answers not used",
     "random": "random order: a control, to see whether ranking helps",
 }
 
