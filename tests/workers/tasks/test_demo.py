@@ -16,6 +16,18 @@ from tests.paths import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 
+def _demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``manage.py demo --no-serve`` with one phantom: set up, wait for the analyses, exit."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "demo", "--no-serve", "--phantoms", "1", "--timeout", "240"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_demo_sets_up_and_analyses_real_radiographs(tiny_ckpt: Path, tmp_path: Path) -> None:
     pytest.importorskip("data_store", reason="pydicom-data (dev extra) provides the demo radiographs")
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "MEDIA_ROOT"}}
@@ -25,14 +37,7 @@ def test_demo_sets_up_and_analyses_real_radiographs(tiny_ckpt: Path, tmp_path: P
         [sys.executable, "manage.py", "migrate", "--noinput"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
     )
     assert migrate.returncode == 0, migrate.stderr[-3000:]
-    proc = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--no-serve", "--phantoms", "1", "--timeout", "240"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _demo(env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "real radiographs (RG3_UNCR.dcm, RG1_UNCR.dcm)" in proc.stdout
 
@@ -51,14 +56,7 @@ def test_demo_sets_up_and_analyses_real_radiographs(tiny_ckpt: Path, tmp_path: P
     db.execute("UPDATE learning_errormap SET params_hash = 'earlier'")
     db.execute("UPDATE learning_embedding SET readout = 'earlier'")
     db.commit()
-    again = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--no-serve", "--phantoms", "1", "--timeout", "240"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = _demo(env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "3 images analysed with earlier settings are being analysed again" in again.stdout
     assert set(dict(db.execute("SELECT name, status FROM studies_image").fetchall()).values()) == {"analysed"}
