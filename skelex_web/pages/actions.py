@@ -13,8 +13,10 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
@@ -23,6 +25,7 @@ from rest_framework.exceptions import ValidationError
 from skelex_web.exports import services as exports
 from skelex_web.exports.models import DatasetVersion, ExportFormat, ImageMode
 from skelex_web.learning import loop
+from skelex_web.learning.services import outdated_images, queue_images
 from skelex_web.projects import services as projects
 from skelex_web.projects.models import SAMPLING, Membership, Project, Role
 from skelex_web.projects.permissions import get_project_for
@@ -153,6 +156,21 @@ def ranking(request: HttpRequest, project_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Ranking set to {choice}; the round already queued or running will use it.")
     return back
+
+
+@login_required
+@require_POST
+def reanalyse(request: HttpRequest, project_id: int) -> HttpResponse:
+    """A lead has the images analysed with earlier settings (or another backbone) analysed again,
+    as ``manage.py reanalyse --project`` does; their labels are kept."""
+    project = _lead_project(request, project_id)
+    with transaction.atomic():  # the analyses are sent when this commits
+        queued = queue_images(outdated_images(project))
+    if queued:
+        messages.success(request, f"{queued} image{pluralize(queued)} queued for analysis with the current settings.")
+    else:
+        messages.info(request, "Every analysed image is up to date: nothing to analyse again.")
+    return redirect(reverse("pages:project-detail", args=[project.pk]) + "#learning")
 
 
 @login_required

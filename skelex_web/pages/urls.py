@@ -16,6 +16,7 @@ urlpatterns = [
     path("projects/<int:project_id>/next/", actions.label_next, name="label-next"),
     path("projects/<int:project_id>/retrain/", actions.retrain, name="project-retrain"),
     path("projects/<int:project_id>/ranking/", actions.ranking, name="project-ranking"),
+    path("projects/<int:project_id>/reanalyse/", actions.reanalyse, name="project-reanalyse"),
     path("projects/<int:project_id>/export/", actions.export, name="project-export"),
     path("projects/<int:project_id>/members/", actions.members, name="project-members"),
     path("projects/<int:project_id>/worklist/", views.worklist, name="worklist"),

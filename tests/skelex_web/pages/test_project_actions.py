@@ -10,7 +10,7 @@ from skelex_web.exports.models import DatasetVersion, ExportJob
 from skelex_web.learning import loop
 from skelex_web.learning.models import ModelKind, ModelVersion
 from skelex_web.studies.models import Image
-from tests.factories import AnnotationFactory, ImageFactory
+from tests.factories import AnnotationFactory, ImageFactory, ModelVersionFactory
 
 
 def test_leads_see_the_curve_retrain_and_export(project: Any, browser_for: Any) -> None:
@@ -202,3 +202,34 @@ def test_a_lead_chooses_the_ranking_and_a_round_reorders_the_queue(
     )
     assert annotator.post(f"/projects/{project.pk}/ranking/", {"sampling": "random"}).status_code == 403
     assert browser_for("outsider").post(f"/projects/{project.pk}/ranking/", {"sampling": "random"}).status_code == 404
+
+
+def test_images_analysed_with_earlier_settings_are_shown_and_a_lead_has_them_analysed_again(
+    project: Any, browser_for: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    from skelex_web.learning.models import ErrorMap
+    from skelex_web.learning.pipeline import analysis_params, params_hash
+
+    backbone = ModelVersionFactory()
+    project.active_backbone = backbone
+    project.save()
+    current, old = ImageFactory(project=project), [ImageFactory(project=project) for _ in range(2)]
+    ErrorMap.objects.create(image=current, model_version=backbone, params_hash=params_hash(analysis_params()))
+    for image in old:  # an earlier release's settings
+        ErrorMap.objects.create(image=image, model_version=backbone, params_hash="0123456789abcdef")
+    ImageFactory(project=project, status="queued")  # waiting for its first analysis: not counted
+
+    page = browser_for("annotator").get(f"/projects/{project.pk}/").content.decode()
+    assert "2 images were analysed with earlier settings or another backbone" in page
+    assert "Analyse again" not in page
+    assert browser_for("annotator").post(f"/projects/{project.pk}/reanalyse/").status_code == 403
+    lead = browser_for("lead")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = lead.post(f"/projects/{project.pk}/reanalyse/", follow=True)
+    body = response.content.decode()
+    assert "2 images queued for analysis with the current settings." in body
+    assert "analysed with earlier settings" not in body
+    assert sorted(i for _, (ids, *_) in sent_tasks for i in ids) == sorted(i.pk for i in old)
+    assert set(Image.objects.filter(pk__in=[i.pk for i in old]).values_list("status", flat=True)) == {"queued"}
+    again = lead.post(f"/projects/{project.pk}/reanalyse/", follow=True)
+    assert "Every analysed image is up to date" in again.content.decode()
