@@ -205,9 +205,12 @@ ANALYSIS_BATCH_SIZE = env_int("ANALYSIS_BATCH_SIZE", 8)
 ML_DEVICE = env("ML_DEVICE", "")
 
 REST_FRAMEWORK = {
+    # Token first: DRF answers an unauthenticated request with the first class's challenge, so
+    # anonymous calls get 401 + "WWW-Authenticate: Token" (sign in) rather than 403 (not allowed).
+    # Requests without an Authorization header still fall through to the browser's session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "skelex_web.projects.pagination.Pagination",

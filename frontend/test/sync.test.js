@@ -364,3 +364,21 @@ test("a 403 that is not about who you are (an expired session's CSRF failure) ke
   assert.equal(sync.unsavedCount(), 1);
   assert.equal(store.state.sync.status, "error");
 });
+
+test("signed out (401): the edit is kept, the user is told to sign in again, and it is sent once they have", async () => {
+  const store = new Store(config);
+  const a = makeAnnotation({ label: "fracture", x0: 1, y0: 1, x1: 9, y1: 9 });
+  store.state.annotations.push(a);
+  const signedOut = { ok: false, status: 401, data: { detail: "Authentication credentials were not provided." } };
+  const api = fakeApi([signedOut, { ok: true, status: 201, data: row() }]);
+  const timers = [];
+  const sync = new Autosave(store, api, { imageId: 3, setTimer: (fn, ms) => timers.push({ fn, ms }) });
+  await sync.flush();
+  assert.equal(store.state.sync.status, "error");
+  assert.match(store.state.sync.message, /^Signed out: sign in again/);
+  assert.equal(isDirty(a), true);
+  assert.equal(store.state.annotations.includes(a), true);  // not taken back, unlike a 403 refusal
+  await timers.shift().fn();
+  assert.equal(store.state.sync.status, "saved");
+  assert.equal(a.id, 9);
+});

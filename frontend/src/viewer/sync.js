@@ -2,8 +2,8 @@
 /**
  * Autosave: makes the server hold what the store holds. It compares each record with what the
  * server last confirmed (`saved`) and sends the difference with the record's version, one request
- * at a time, in order. Network and server failures keep the edit and retry with exponential
- * backoff (never dropped); a 409 marks the record as conflicted until the user reloads or
+ * at a time, in order. Network and server failures, and a lapsed sign-in (401), keep the edit and
+ * retry with exponential backoff (never dropped); a 409 marks the record as conflicted until the user reloads or
  * overwrites; a 400 shows the reason and waits for the next change to that record; a 403 for who
  * the user is (role, someone else's record) takes the change back, since nothing would ever save it.
  *
@@ -26,6 +26,16 @@ import { isDirty, newClientUid, serverSnapshot, snapshot } from "./store.js";
  *   reopenSuggestion: (id: number) => Promise<Reply>,
  * }} SaveApi
  */
+
+/**
+ * Failures that a later attempt can get through: the network, the server, and a lapsed sign-in
+ * (401: once the user signs in again, in another tab, the same request succeeds).
+ * @param {Reply} r
+ * @returns {boolean}
+ */
+export function retryable(r) {
+  return r.status === 0 || r.status === 401 || r.status >= 500;
+}
 
 /**
  * @param {any} data a 400 body
@@ -138,7 +148,7 @@ export class Autosave {
     for (const a of this.pending()) {
       this.setStatus("saving");
       const r = await this.saveOne(a);
-      if (r && (r.status === 0 || r.status >= 500)) {
+      if (r && retryable(r)) {
         this.fail(r);
         return true;
       }
@@ -148,7 +158,7 @@ export class Autosave {
       this.setStatus("saving");
       const reopen = s.state === "pending";  // an undone rejection
       const r = reopen ? await this.api.reopenSuggestion(s.id) : await this.api.rejectSuggestion(s.id);
-      if (r.status === 0 || r.status >= 500) {
+      if (retryable(r)) {
         this.fail(r);
         return true;
       }
@@ -163,10 +173,13 @@ export class Autosave {
     this.failures += 1;
     const delay = Math.min(this.baseDelay * 2 ** (this.failures - 1), this.maxDelay);
     const what = r.status === 0 ? "offline" : "error";
+    const retry = `unsaved changes kept, retrying in ${Math.round(delay / 1000)} s`;
     const msg =
       r.status === 0
-        ? `Offline: unsaved changes kept, retrying in ${Math.round(delay / 1000)} s`
-        : `Server error ${r.status}: unsaved changes kept, retrying in ${Math.round(delay / 1000)} s`;
+        ? `Offline: ${retry}`
+        : r.status === 401
+          ? `Signed out: sign in again (in another tab, to keep this page); ${retry}`
+          : `Server error ${r.status}: ${retry}`;
     this.setStatus(what, msg);
     if (this.retryTimer === null) {
       this.retryTimer = this.setTimer(() => {
@@ -314,7 +327,7 @@ export class Autosave {
    * @returns {Reply|null} the reply when it should be retried later
    */
   refuse(a, r) {
-    if (r.status === 0 || r.status >= 500) return r;
+    if (retryable(r)) return r;
     if (r.status === 409 && r.data?.current) {
       a.conflict = r.data.current;
       this.store.emit("conflict", a);
