@@ -179,6 +179,7 @@ def learning_curve(project: Project) -> list[dict[str, Any]]:
                 "created_at": mv.created_at.isoformat(),
                 "n_labelled": int(metrics.get("n_labelled", 0)),
                 "reason": (mv.config or {}).get("reason", ""),
+                "sampling": metrics.get("sampling", ""),  # the queue's ranking after this round
                 "heads": {
                     name: {k: v for k, v in m.items() if isinstance(v, int | float) or v is None}
                     for name, m in (metrics.get("heads") or {}).items()

@@ -168,8 +168,10 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
     events.publish(project.pk, "job.progress", {"job": job, "done": 0, "total": 3})
 
     heads_mv = None
+    strategy = _strategy(project)  # recorded with the round's heads, so the rounds table can show it
     summary: dict[str, Any] = {
-        "n_images": len(ids), "n_labelled": len(labelled), "labels_digest": digest, "reason": reason
+        "n_images": len(ids), "n_labelled": len(labelled), "labels_digest": digest, "reason": reason,
+        "sampling": strategy,
     }  # fmt: skip
     if stale:
         summary["left_out"] = (
@@ -227,8 +229,6 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
         learnable = []
     if learnable:
         ranked = Schema(tuple(h for h in schema.heads if h.name in learnable))
-        strategy = _strategy(project)
-        summary["sampling"] = strategy
         members = None
         if strategy == "ensemble":
             ensemble = bootstrap_ensemble(emb, targets, schema, members=5, seed=seed)

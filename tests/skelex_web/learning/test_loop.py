@@ -105,6 +105,7 @@ def test_a_round_ranks_by_the_project_s_chosen_sampling(
     answer_twenty(pool, personas["annotator"])
     summary = retrain(project.pk)
     assert summary["sampling"] == sampling and summary["picked"] == 20
+    assert [r["sampling"] for r in loop.learning_curve(project)] == [sampling]  # the rounds table's column
     picked = [i.al_reason for i in loop.worklist(project, personas["annotator"]) if (i.al_priority or 0) > 1.0]
     assert len(picked) == 20
     others = ("diverse: unlike anything labelled", "models disagree")

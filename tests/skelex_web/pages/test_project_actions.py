@@ -111,11 +111,12 @@ def test_rounds_table_shows_when_each_round_ran_and_its_auroc(project: Any, brow
     row = re.search(r'data-testid="rounds".*?<tbody>(.*?)</tbody>', page, re.S)
     assert row and "When (UTC)" in page
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>.*?</td>", row[1], re.S)]
-    assert cells[:5] == ["1", "2026-03-04 05:06", "20", "every 20 labels", "0.731"]
+    # A round recorded before rounds kept their ranking shows a dash there.
+    assert cells[:6] == ["1", "2026-03-04 05:06", "20", "every 20 labels", "–", "0.731"]
     # A later round goes on top, numbered 2: rounds keep the numbers of the order they ran in.
     ModelVersion.objects.create(
         kind=ModelKind.HEADS, name="heads", project=project, config={"reason": "on demand"},
-        metrics={"n_labelled": 40, "heads": {"abnormal": {"auroc": 0.8}}},
+        metrics={"n_labelled": 40, "sampling": "kcenter", "heads": {"abnormal": {"auroc": 0.8}}},
     )  # fmt: skip
     page = browser_for("annotator").get(f"/projects/{project.pk}/").content.decode()
     body = re.search(r'data-testid="rounds".*?<tbody>(.*?)</tbody>', page, re.S)
@@ -124,7 +125,7 @@ def test_rounds_table_shows_when_each_round_ran_and_its_auroc(project: Any, brow
         [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>.*?</td>", tr, re.S)]
         for tr in re.findall(r"<tr>.*?</tr>", body[1], re.S)
     ]
-    assert [(r[0], r[2]) for r in rows] == [("2", "40"), ("1", "20")]
+    assert [(r[0], r[2], r[4]) for r in rows] == [("2", "40", "kcenter"), ("1", "20", "–")]
 
 
 def test_the_project_page_marks_each_live_region_once_and_loads_its_live_script(project: Any, browser_for: Any) -> None:
