@@ -61,7 +61,8 @@ def test_the_project_page_follows_a_training_round_and_new_labels(learning_app: 
     watch.wait_for_selector("[data-testid=rounds] tbody tr", timeout=15000)
     cells = watch.locator("[data-testid=rounds] tbody tr").first.locator("td").all_inner_texts()
     assert cells[0] == "1" and cells[2] == "12" and cells[3] == "on demand by lea"
-    assert float(cells[4]) > 0.9  # AUROC of "abnormal": the two groups are well apart
+    assert cells[4] == "hybrid"  # the project's ranking, the default
+    assert float(cells[5]) > 0.9  # AUROC of "abnormal": the two groups are well apart
     assert watch.locator("[data-live=learning] svg circle").count() >= 1  # the curve's point
     # The worklist does not reorder under its reader, but says that the order changed.
     stale = worklist.locator("[data-testid=worklist-stale]")
