@@ -307,21 +307,24 @@ def activate_backbone(project: Project, model_version: ModelVersion, *, actor: A
     return queued
 
 
-def outdated_images(project: Project) -> list[int]:
+def outdated(project: Project) -> Any:
     """Analysed images of ``project`` whose stored analysis used other settings than the pipeline's
-    current ones (``pipeline.DEFAULT_PARAMS``, e.g. a new embedding readout) or another
-    backbone than the project's: what ``manage.py reanalyse`` queues again."""
+    current ones (``pipeline.DEFAULT_PARAMS``, e.g. a new embedding readout) or another backbone
+    than the project's, as a queryset (the project page counts it on every refresh)."""
+    from django.db.models import Exists, OuterRef
+
     from .models import ErrorMap
     from .pipeline import analysis_params, params_hash
 
     backbone = resolve_backbone(project)
     if backbone is None:
-        return []
-    phash = params_hash(analysis_params())
-    current = ErrorMap.objects.filter(model_version=backbone, params_hash=phash).values("image_id")
-    return list(
-        Image.objects.filter(project=project, status=ImageStatus.ANALYSED)
-        .exclude(pk__in=current)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+        return Image.objects.none()
+    current = ErrorMap.objects.filter(
+        image=OuterRef("pk"), model_version=backbone, params_hash=params_hash(analysis_params())
     )
+    return Image.objects.filter(project=project, status=ImageStatus.ANALYSED).exclude(Exists(current))
+
+
+def outdated_images(project: Project) -> list[int]:
+    """The ids of :func:`outdated` in order: what ``manage.py reanalyse`` queues again."""
+    return list(outdated(project).order_by("pk").values_list("pk", flat=True))

@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 
 from skelex_web.labeling.models import Annotation, AnnotationKind, Suggestion, SuggestionState
-from skelex_web.learning.services import outdated_images
+from skelex_web.learning.services import outdated
 from skelex_web.projects.models import SAMPLING, Project
 from skelex_web.studies.models import Image, ImageStatus
 
@@ -176,7 +176,7 @@ def learning_summary(project: Project) -> dict[str, Any]:
         "every": project.setting("retrain_every"),
         "sampling": project.setting("sampling"),
         # Analysed with earlier settings or another backbone: left out of rounds until analysed again.
-        "outdated": len(outdated_images(project)),
+        "outdated": outdated(project).count(),
         "sampling_choices": list(SAMPLING.items()),
         "queue": queue_summary(project),
     }
