@@ -115,13 +115,16 @@ def _labels_digest(ids: list[int], per_image: list[dict[str, Any]], labelled: li
 
 
 def _reusable_heads(
-    project: Project, labels_digest: str, backbone_id: int | None, dim: int
+    project: Project, labels_digest: str, backbone_id: int | None, readout: str, dim: int
 ) -> tuple[ModelVersion, HeadsModel] | None:
-    """The latest heads if they learned exactly these answers from this backbone's embeddings (of size ``dim``)."""
+    """The latest heads if they learned exactly these answers from this backbone's embeddings of
+    this readout (and size ``dim``)."""
     last = ModelVersion.objects.filter(project=project, kind=ModelKind.HEADS).order_by("-created_at", "-id").first()
     if last is None or (last.metrics or {}).get("labels_digest") != labels_digest:
         return None
     if (last.config or {}).get("backbone") != backbone_id:  # another backbone's features, maybe of the same size
+        return None
+    if (last.metrics or {}).get("readout") != readout:  # the same images re-embedded another way
         return None
     try:
         model = HeadsModel.load(last.checkpoint)
@@ -161,7 +164,8 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
     claimed = sorted(position[i] for i in Image.objects.filter(fresh_claim(), pk__in=ids).values_list("id", flat=True))
     digest = _labels_digest(ids, per_image, labelled)
     backbone_id = backbone.pk if backbone else None
-    reused = _reusable_heads(project, digest, backbone_id, emb.shape[1]) if (rank_only and labelled) else None
+    readout = str(rows[0][3])  # the one kind of embedding this round uses
+    reused = _reusable_heads(project, digest, backbone_id, readout, emb.shape[1]) if (rank_only and labelled) else None
     # What the project page's progress bar calls it: no heads are trained with no labels or when
     # the latest heads are reused; the queue is only ordered.
     job = "retrain" if labelled and reused is None else "ranking"
@@ -171,7 +175,7 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
     strategy = _strategy(project)  # recorded with the round's heads, so the rounds table can show it
     summary: dict[str, Any] = {
         "n_images": len(ids), "n_labelled": len(labelled), "labels_digest": digest, "reason": reason,
-        "sampling": strategy,
+        "sampling": strategy, "readout": readout,
     }  # fmt: skip
     if stale:
         summary["left_out"] = (

@@ -328,7 +328,7 @@ def test_the_progress_bar_names_a_round_that_trains_nothing_as_ordering_the_queu
     assert set(jobs) == {"ranking"}
 
 
-def test_heads_are_not_reused_after_an_edited_answer_or_for_another_backbone(
+def test_heads_are_not_reused_after_an_edited_answer_another_readout_or_another_backbone(
     pool: list[Image], project: Any, personas: Any
 ) -> None:
     answer_twenty(pool, personas["annotator"])
@@ -343,6 +343,12 @@ def test_heads_are_not_reused_after_an_edited_answer_or_for_another_backbone(
     summary = retrain(project.pk, reason="new images analysed", rank_only=True)
     assert "reused" not in summary and summary["n_labelled"] == 20
     assert "reused" in retrain(project.pk, reason="new images analysed", rank_only=True)  # now they match again
+
+    # The same images re-embedded with another readout of the same size (an upgrade's re-analysis).
+    Embedding.objects.filter(image__in=pool).update(readout="0123456789abcdef")
+    summary = retrain(project.pk, reason="new images analysed", rank_only=True)
+    assert "reused" not in summary and summary["readout"] == "0123456789abcdef"
+    assert "reused" in retrain(project.pk, reason="new images analysed", rank_only=True)
 
     # Another backbone with embeddings of the same size (32): the heads never saw its features.
     other = ModelVersionFactory()
