@@ -40,18 +40,20 @@ def errormap_params(params: dict[str, Any]) -> Any:
 
 
 def embed(
-    model: Any,
-    images: list[np.ndarray],
-    windows: list[tuple[float, float] | None],
-    preprocess: str = "pad",
-    pooling: str = "meanmax",
-    scales: list[int] | tuple[int, ...] = (1, 2, 3),
+    model: Any, images: list[np.ndarray], windows: list[tuple[float, float] | None], params: dict[str, Any]
 ) -> np.ndarray:
-    """Embeddings of the unmasked encoder at several scales: [N, D'] float16, L2-normalised rows
-    (D' = 2 x width for ``meanmax``)."""
+    """Embeddings of the unmasked encoder with the pipeline's readout (``preprocess``, ``pooling``,
+    ``embed_scales`` of ``params``): [N, D'] float16, L2-normalised rows (D' = 2 x width for ``meanmax``)."""
     from workers.ml.embed import embed_images
 
-    return embed_images(model, images, windows, preprocess=preprocess, pooling=pooling, scales=scales)
+    return embed_images(
+        model,
+        images,
+        windows,
+        preprocess=str(params["preprocess"]),
+        pooling=str(params["pooling"]),
+        scales=params["embed_scales"],
+    )
 
 
 def boxes_for(
@@ -79,14 +81,7 @@ def analyse(
     """Runs the whole analysis for a batch: one embedding pass and one batched error-map pass."""
     from workers.ml.errormap import compute_errormaps
 
-    vectors = embed(
-        model,
-        images,
-        windows,
-        str(params.get("preprocess", "pad")),
-        str(params.get("pooling", "meanmax")),
-        params.get("embed_scales", (1,)),
-    )
+    vectors = embed(model, images, windows, params)
     maps = compute_errormaps(model, images, windows, errormap_params(params))
     out = []
     for vector, result in zip(vectors, maps):

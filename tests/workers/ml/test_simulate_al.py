@@ -261,14 +261,11 @@ def test_auto_embeddings_skip_unreadable_images(tmp_path: Path) -> None:
     from workers.ml.checkpoint import load_model
     from workers.tasks import engine
 
-    params = engine.analysis_params()
     stored = engine.embed(
         load_model(ckpt, device="cpu"),
         [np.asarray(Image.open(paths["a.png"]).convert("L"))],
         [None],
-        params["preprocess"],
-        params["pooling"],
-        params["embed_scales"],
+        engine.analysis_params(),
     )
     np.testing.assert_allclose(emb[0], stored[0], atol=1e-3)
     # The pretraining cache (336 px) is too coarse for a 224 px model's 2 x 2 tiles (384 px canvas).
