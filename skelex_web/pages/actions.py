@@ -144,12 +144,9 @@ def ranking(request: HttpRequest, project_id: int) -> HttpResponse:
     if choice not in SAMPLING:
         messages.error(request, f"Not changed: the ranking must be one of {', '.join(SAMPLING)}.")
         return back
-    if choice == project.setting("sampling"):
+    if not projects.set_setting(actor=request.user, project=project, key="sampling", value=choice):
         messages.info(request, f"The queue is already ranked by {choice}.")
         return back
-    projects.update_project(
-        actor=request.user, project=project, changes={"settings": {**(project.settings or {}), "sampling": choice}}
-    )
     name = request.user.get_username()
     if loop.request_retrain(project, reason=f"ranking changed to {choice} by {name}"):
         messages.success(request, f"Ranking set to {choice}; a training round is queued to reorder the queue.")

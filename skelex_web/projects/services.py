@@ -54,14 +54,18 @@ def update_project(*, actor: Any, project: Project, changes: dict[str, Any]) -> 
     return project
 
 
+def set_setting(*, actor: Any, project: Project, key: str, value: Any) -> bool:
+    """Sets one of the project's settings, keeping the others (audited); False if it already had
+    that value (nothing written)."""
+    if project.setting(key) == value:
+        return False
+    update_project(actor=actor, project=project, changes={"settings": {**(project.settings or {}), key: value}})
+    return True
+
+
 def keep_file_names(*, actor: Any, project: Project) -> bool:
     """Turns on the project's ``keep_file_names`` setting (audited); False if it was already on."""
-    if project.setting("keep_file_names"):
-        return False
-    update_project(
-        actor=actor, project=project, changes={"settings": {**(project.settings or {}), "keep_file_names": True}}
-    )
-    return True
+    return set_setting(actor=actor, project=project, key="keep_file_names", value=True)
 
 
 LAST_LEAD = "a project keeps at least one lead: make someone else lead first"
