@@ -328,3 +328,11 @@ def outdated(project: Project) -> Any:
 def outdated_images(project: Project) -> list[int]:
     """The ids of :func:`outdated` in order: what ``manage.py reanalyse`` queues again."""
     return list(outdated(project).order_by("pk").values_list("pk", flat=True))
+
+
+def reanalyse_outdated(project: Project) -> int:
+    """Queues :func:`outdated_images` for analysis with today's settings (sent when the transaction
+    commits); returns how many. ``manage.py reanalyse``, ``make demo`` and the project page's
+    **Analyse again** all do it this way."""
+    with transaction.atomic():
+        return queue_images(outdated_images(project))

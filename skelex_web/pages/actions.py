@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
@@ -25,7 +24,7 @@ from rest_framework.exceptions import ValidationError
 from skelex_web.exports import services as exports
 from skelex_web.exports.models import DatasetVersion, ExportFormat, ImageMode
 from skelex_web.learning import loop
-from skelex_web.learning.services import outdated_images, queue_images
+from skelex_web.learning.services import reanalyse_outdated
 from skelex_web.projects import services as projects
 from skelex_web.projects.models import SAMPLING, Membership, Project, Role
 from skelex_web.projects.permissions import get_project_for
@@ -161,8 +160,7 @@ def reanalyse(request: HttpRequest, project_id: int) -> HttpResponse:
     """A lead has the images analysed with earlier settings (or another backbone) analysed again,
     as ``manage.py reanalyse --project`` does; their labels are kept."""
     project = _lead_project(request, project_id)
-    with transaction.atomic():  # the analyses are sent when this commits
-        queued = queue_images(outdated_images(project))
+    queued = reanalyse_outdated(project)
     if queued:
         messages.success(request, f"{queued} image{pluralize(queued)} queued for analysis with the current settings.")
     else:

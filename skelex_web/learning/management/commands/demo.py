@@ -20,10 +20,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
 
 from skelex_web import embedded
-from skelex_web.learning.services import activate_backbone, outdated_images, queue_images, register_backbone
+from skelex_web.learning.services import activate_backbone, reanalyse_outdated, register_backbone
 from skelex_web.projects.models import Project
 from skelex_web.projects.services import create_project, keep_file_names
 from skelex_web.studies.models import Image, ImageStatus
@@ -116,8 +115,7 @@ class Command(BaseCommand):
     def _bring_up_to_date(self, project: Project) -> None:
         """A demo folder kept from an earlier release: its analyses are redone with today's settings
         (``manage.py reanalyse`` for the demo project), so the heads never see two embeddings."""
-        with transaction.atomic():  # the analyses are sent when this commits
-            queued = queue_images(outdated_images(project))
+        queued = reanalyse_outdated(project)
         if queued:
             self.stdout.write(f"{queued} images analysed with earlier settings are being analysed again")
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from skelex_web.learning.services import outdated_images, queue_images
+from skelex_web.learning.services import outdated, reanalyse_outdated
 from skelex_web.projects.models import Project
 
 
@@ -40,16 +39,13 @@ class Command(BaseCommand):
             projects = [p for p in projects if p.slug in slugs]
         total = 0
         for project in projects:
-            ids = outdated_images(project)
-            if not ids:
+            n = outdated(project).count() if options["dry_run"] else reanalyse_outdated(project)
+            if not n:
                 self.stdout.write(f"{project.slug}: up to date")
-                continue
-            if options["dry_run"]:
-                self.stdout.write(f"{project.slug}: {len(ids)} images would be analysed again")
+            elif options["dry_run"]:
+                self.stdout.write(f"{project.slug}: {n} images would be analysed again")
             else:
-                with transaction.atomic():  # messages are sent when this commits
-                    queued = queue_images(ids)
-                self.stdout.write(f"{project.slug}: {queued} images queued for analysis")
-            total += len(ids)
+                self.stdout.write(f"{project.slug}: {n} images queued for analysis")
+            total += n
         verb = "would be queued" if options["dry_run"] else "queued"
         self.stdout.write(self.style.SUCCESS(f"{total} images {verb} in all"))
