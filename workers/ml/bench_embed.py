@@ -38,21 +38,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _films(folder: Path, n: int) -> list[np.ndarray]:
-    from PIL import Image, ImageOps
+    """``n`` readable films spread over the folder's sorted images (FracAtlas has 3 truncated JPEGs)."""
+    from .datacache import decode_gray, list_images
 
-    paths = sorted(p for p in (folder / "images").rglob("*.jpg"))
+    paths = list_images(folder / "images")
     step = max(1, len(paths) // max(1, n))
     films: list[np.ndarray] = []
     for p in paths[::step]:
         try:
-            with Image.open(p) as im:
-                films.append(np.asarray(ImageOps.exif_transpose(im).convert("L")))
+            films.append(decode_gray(p))
         except OSError:
-            continue  # FracAtlas has 3 truncated JPEGs
+            continue
         if len(films) == n:
             break
     if not films:
-        raise SystemExit(f"no readable JPEG under {folder / 'images'}")
+        raise SystemExit(f"no readable image under {folder / 'images'}")
     return films
 
 
