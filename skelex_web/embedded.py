@@ -71,8 +71,10 @@ def pickup_once(older_than: float) -> int:
     from skelex_web.studies.models import Image, ImageStatus
 
     cutoff = time.time() - older_than
-    waiting = Image.objects.filter(status__in=[ImageStatus.INGESTED, ImageStatus.QUEUED]).values_list(
-        "pk", "updated_at"
+    waiting = (
+        Image.objects.filter(status__in=[ImageStatus.INGESTED, ImageStatus.QUEUED])
+        .order_by("pk")
+        .values_list("pk", "updated_at")
     )
     with _sent_lock:
         lost = [pk for pk, at in waiting if at.timestamp() <= cutoff and _sent.get(pk, 0.0) < at.timestamp()]
@@ -159,7 +161,7 @@ def requeue_orphans() -> int:
     from skelex_web.studies.models import Image, ImageStatus
 
     pending = [ImageStatus.INGESTED, ImageStatus.QUEUED, ImageStatus.ANALYSING]
-    return queue_images(Image.objects.filter(status__in=pending).values_list("pk", flat=True))
+    return queue_images(Image.objects.filter(status__in=pending).order_by("pk").values_list("pk", flat=True))
 
 
 def start() -> Any:

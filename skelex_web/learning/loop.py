@@ -96,16 +96,59 @@ def fresh_claim() -> Q:
     return Q(claimed_by__isnull=False, claimed_at__gt=timezone.now() - CLAIM_TTL)
 
 
+def learnable_since_last_round(project: Project | int) -> int:
+    """Labelled images whose analysis is done, less those the latest heads learned from: labels that
+    a round could learn from now (a label on an image still queued waits for its embedding)."""
+    last = latest_heads(project)
+    trained_on = int((last.metrics or {}).get("n_labelled", 0)) if last else 0
+    return labelled_images(project).filter(status="analysed").count() - trained_on
+
+
+def heads_outdated(project: Project) -> str | None:
+    """Why the latest heads no longer fit the project's embeddings, or None: they were trained on
+    another backbone's or another readout's vectors (before ``Analyse again`` or a new backbone),
+    and labelled images now have embeddings of the current kind."""
+    from .models import Embedding
+    from .pipeline import analysis_params, embedding_hash
+    from .services import resolve_backbone
+
+    last = latest_heads(project)
+    backbone = resolve_backbone(project)
+    if last is None or backbone is None:
+        return None
+    readout = embedding_hash(analysis_params())
+    if (last.config or {}).get("backbone") == backbone.pk and (last.metrics or {}).get("readout") == readout:
+        return None
+    current = Embedding.objects.filter(image=OuterRef("pk"), model_version=backbone, readout=readout)
+    if not labelled_images(project).filter(Exists(current)).exists():
+        return None  # nothing labelled has been re-analysed yet: a round would learn the same
+    return "embeddings updated: heads trained on the current analysis"
+
+
 def on_images_analysed(project_id: int) -> bool:
-    """Called when a project's analysis queue has drained: ranks the analysed, unlabelled images no
-    round has ranked yet. A new project gets its cold-start order (typical images first) without
-    anyone pressing Retrain; images added later join the queue by the latest heads' uncertainty
-    instead of waiting, unranked at its end, for the next 20 labels. True when a round was requested.
+    """Called when a project's analysis queue has drained. True when a round was requested.
+
+    - Labels the heads have not learned yet (``retrain_every`` or more, e.g. a labelled dataset
+      imported from the command line, whose labels were stored before their images were analysed):
+      a full round.
+    - Heads trained on embeddings the project no longer uses (after ``Analyse again`` or a new
+      backbone): a full round on the current ones, instead of waiting for the next 20 labels.
+    - Otherwise the analysed, unlabelled images no round has ranked yet are ranked. A new project
+      gets its cold-start order (typical images first) without anyone pressing Retrain; images added
+      later join the queue by the latest heads' uncertainty instead of waiting, unranked at its end.
     """
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return False
+    every = int(project.setting("retrain_every") or 20)
+    waiting = learnable_since_last_round(project)
+    if waiting >= every:
+        return request_retrain(project, reason=f"auto: {waiting} labels not learned yet")
+    outdated = heads_outdated(project)
+    if outdated:
+        return request_retrain(project, reason=outdated)
     unranked = unlabelled(Image.objects.filter(project_id=project_id, status="analysed", al_priority__isnull=True))
-    unranked_exists = unranked.exists()
-    project = Project.objects.filter(pk=project_id).first() if unranked_exists else None
-    return project is not None and request_retrain(project, reason="new images analysed", rank_only=True)
+    return unranked.exists() and request_retrain(project, reason="new images analysed", rank_only=True)
 
 
 # -- the queue --------------------------------------------------------------------------------

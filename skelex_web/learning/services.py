@@ -164,7 +164,7 @@ def queue_images(image_ids: Iterable[int], model_version_id: int | None = None) 
     """Marks images queued and enqueues analysis by task name, in batches, when the transaction commits.
 
     Args:
-        image_ids: images to (re-)analyse.
+        image_ids: images to (re-)analyse, in the order to send them.
         model_version_id: the backbone to use; None = each image's project backbone at run time.
 
     Returns:
@@ -172,7 +172,7 @@ def queue_images(image_ids: Iterable[int], model_version_id: int | None = None) 
     """
     from skelex_web.celery import app
 
-    ids = sorted(set(int(i) for i in image_ids))
+    ids = list(dict.fromkeys(int(i) for i in image_ids))  # the caller's order: the first are analysed first
     if not ids:
         return 0
     # updated_at says since when the image waits (requeue_stuck reads it); update() does not set it.
@@ -300,8 +300,7 @@ def activate_backbone(project: Project, model_version: ModelVersion, *, actor: A
         before=before,
         after={"active_backbone": model_version.pk},
     )
-    image_ids = list(Image.objects.filter(project=project).values_list("id", flat=True))
-    queued = queue_images(image_ids, model_version.pk)
+    queued = queue_images(labelled_first(Image.objects.filter(project=project)), model_version.pk)
     events.publish(project.pk, "job.progress", {"job": "analysis", "done": 0, "total": queued})
     events.publish(project.pk, "queue.updated", {"reason": "backbone activated"})
     return queued
@@ -325,9 +324,23 @@ def outdated(project: Project) -> Any:
     return Image.objects.filter(project=project, status=ImageStatus.ANALYSED).exclude(Exists(current))
 
 
+def labelled_first(images: Any) -> list[int]:
+    """The ids of ``images`` (a queryset) in the order a re-analysis queues them: images with a live
+    annotation first, so that in a long re-analysis the heads' training set moves to the new
+    embeddings early (a round trains on the readout that holds the most labelled images), then the
+    rest, each part by id."""
+    from django.db.models import Exists, OuterRef
+
+    from skelex_web.labeling.models import Annotation
+
+    answered = Exists(Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False))
+    return list(images.annotate(answered=answered).order_by("-answered", "pk").values_list("pk", flat=True))
+
+
 def outdated_images(project: Project) -> list[int]:
-    """The ids of :func:`outdated` in order: what ``manage.py reanalyse`` queues again."""
-    return list(outdated(project).order_by("pk").values_list("pk", flat=True))
+    """The ids of :func:`outdated` in the order ``manage.py reanalyse`` queues them again
+    (:func:`labelled_first`)."""
+    return labelled_first(outdated(project))
 
 
 def reanalyse_outdated(project: Project) -> int:

@@ -57,20 +57,24 @@ def _answers(project: Project, image_ids: list[int]) -> dict[int, dict[str, Any]
     return out
 
 
-def _one_readout(rows: list[tuple[Any, ...]], current: str) -> tuple[list[tuple[Any, ...]], int]:
-    """The rows of the most common embedding readout, and how many were left out.
+def _one_readout(
+    rows: list[tuple[Any, ...]], current: str, labelled: set[int] | frozenset[int] = frozenset()
+) -> tuple[list[tuple[Any, ...]], int]:
+    """The rows of one embedding readout, and how many were left out.
 
     Rows are ``(image_id, vector, body_part, readout)``. After the embedding setting changes
     (``pipeline.DEFAULT_PARAMS``: pooling, scales, preprocessing), images are re-analysed one batch at
-    a time; until then a project holds vectors of two readouts, which no model can be trained on
-    together, even when they have the same length. The group of the most images is used (on a tie,
-    the current setting's) and the rest reported. Vectors stored before readouts were recorded
-    (readout "") count as one readout per length.
+    a time (labelled ones first, ``services.outdated_images``); until then a project holds vectors of
+    two readouts, which no model can be trained on together, even when they have the same length.
+    The readout with the most ``labelled`` image ids wins, since those are what the heads learn from;
+    on a tie the current setting's, then the one with more images. The rest are reported. Vectors
+    stored before readouts were recorded (readout "") count as one readout per length.
     """
     groups = Counter((r[3], len(r[1])) for r in rows)
     if len(groups) == 1:
         return rows, 0
-    key = max(groups, key=lambda k: (groups[k], k[0] == current, k[1]))
+    taught = Counter((r[3], len(r[1])) for r in rows if r[0] in labelled)
+    key = max(groups, key=lambda k: (taught[k], k[0] == current, groups[k], k[1]))
     kept = [r for r in rows if (r[3], len(r[1])) == key]
     return kept, len(rows) - len(kept)
 
@@ -147,10 +151,11 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
     )
     if not rows:
         return {"status": "skipped", "reason": "no embeddings yet: analyse images first"}
-    rows, stale = _one_readout(rows, engine.embedding_hash(engine.analysis_params()))
+    answers = _answers(project, [r[0] for r in rows])
+    taught = {i for i, a in answers.items() if any(_is_known(v) for v in a.values())}
+    rows, stale = _one_readout(rows, engine.embedding_hash(engine.analysis_params()), taught)
     ids = [r[0] for r in rows]
     emb = np.stack([np.frombuffer(bytes(r[1]), dtype="<f2").astype(np.float32) for r in rows])
-    answers = _answers(project, ids)
     per_image = [answers.get(i, {}) for i in ids]
     labelled = [k for k, a in enumerate(per_image) if any(_is_known(v) for v in a.values())]
     position = {image_id: k for k, image_id in enumerate(ids)}

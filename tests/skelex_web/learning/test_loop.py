@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from skelex_web.labeling.models import Suggestion
@@ -232,8 +233,6 @@ def test_the_queue_says_which_limits_it_takes(pool: list[Image], project: Any, c
 def test_a_new_project_gets_its_cold_start_order_once_its_images_are_analysed(
     pool: list[Image], project: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from django.core.cache import cache
-
     from skelex_web.celery import app
 
     sent: list[dict[str, Any]] = []
@@ -374,3 +373,77 @@ def test_on_a_tie_the_current_embedding_setting_is_the_one_kept() -> None:
     assert [r[0] for r in kept] == [0, 2, 4] and left_out == 3
     kept, left_out = _one_readout(rows, current="old")
     assert [r[0] for r in kept] == [1, 3, 5] and left_out == 3
+
+
+def test_the_readout_holding_more_labelled_images_is_kept_even_when_it_has_fewer_images() -> None:
+    from workers.tasks.learning import _one_readout
+
+    # Mid-way through a re-analysis (labelled images first): 2 images have the new readout, both
+    # labelled; 5 still have the old one, one of them labelled.
+    rows = [(i, b"\0" * 8, None, "new" if i < 2 else "old") for i in range(7)]
+    kept, left_out = _one_readout(rows, current="new", labelled={0, 1, 2})
+    assert [r[0] for r in kept] == [0, 1] and left_out == 5
+    # The same split with the old readout holding more labels: those are what the heads learn from.
+    kept, left_out = _one_readout(rows, current="new", labelled={0, 2, 3})
+    assert [r[0] for r in kept] == [2, 3, 4, 5, 6] and left_out == 2
+
+
+def test_labels_stored_before_their_images_were_analysed_are_learned_once_analysis_drains(
+    pool: list[Image], project: Any, personas: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    # A labelled dataset imported from the command line: answers stored with the images, no label
+    # made in the app since, so nothing else would start a round. Five images are still queued.
+    answer_twenty(pool, personas["annotator"])
+    Image.objects.filter(pk__in=[i.pk for i in pool[:5]]).update(status="queued")
+    with django_capture_on_commit_callbacks(execute=True):
+        loop.on_images_analysed(project.pk)
+    # Only 15 learnable: the unranked images are ranked, no round is asked to learn.
+    assert sent_tasks == [("workers.learning.retrain", [project.pk])]
+    assert cache.get(f"skelex:retrain-pending:{project.pk}") == "new images analysed"
+    loop.retrain_finished(project.pk)
+    sent_tasks.clear()
+
+    Image.objects.filter(pk__in=[i.pk for i in pool[:5]]).update(status="analysed")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert loop.on_images_analysed(project.pk)
+    assert sent_tasks == [("workers.learning.retrain", [project.pk])]
+    assert cache.get(f"skelex:retrain-pending:{project.pk}") == "auto: 20 labels not learned yet"
+    assert loop.learnable_since_last_round(project) == 20
+    retrain(project.pk, reason="auto: 20 labels not learned yet")
+    loop.retrain_finished(project.pk)
+    heads = ModelVersion.objects.get(project=project, kind="heads")
+    assert heads.metrics["n_labelled"] == 20 and heads.config["reason"] == "auto: 20 labels not learned yet"
+    # Learned: the next drained queue asks for nothing more.
+    assert loop.learnable_since_last_round(project) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert not loop.on_images_analysed(project.pk)
+
+
+def test_after_a_re_analysis_the_heads_are_retrained_on_the_new_embeddings_without_waiting_for_labels(
+    pool: list[Image], project: Any, personas: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    from skelex_web.learning.pipeline import analysis_params, embedding_hash
+
+    current = embedding_hash(analysis_params())
+    answer_twenty(pool, personas["annotator"])
+    Embedding.objects.update(readout="an earlier release")
+    retrain(project.pk)
+    loop.retrain_finished(project.pk)
+    assert ModelVersion.objects.get(project=project, kind="heads").metrics["readout"] == "an earlier release"
+    # Nothing labelled re-analysed yet: a round now would learn the same vectors again.
+    assert loop.heads_outdated(project) is None
+
+    # Analyse again re-analyses the labelled images first.
+    labelled = [i.pk for i in pool[:10] + pool[20:30]]
+    Embedding.objects.filter(image_id__in=labelled[:15]).update(readout=current)
+    why = loop.heads_outdated(project)
+    assert why and "embeddings updated" in why
+    with django_capture_on_commit_callbacks(execute=True):
+        assert loop.on_images_analysed(project.pk)
+    assert sent_tasks == [("workers.learning.retrain", [project.pk])]
+    summary = retrain(project.pk, reason=why)
+    loop.retrain_finished(project.pk)
+    # 15 labelled images on the new readout against 5 on the old one (and 20 unlabelled): the new.
+    assert summary["readout"] == current and summary["n_labelled"] == 15
+    assert "25 images have embeddings of another kind" in summary["left_out"]
+    assert loop.heads_outdated(project) is None

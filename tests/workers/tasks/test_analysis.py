@@ -12,6 +12,7 @@ from PIL import Image as PILImage
 from skelex_web.labeling.models import Suggestion
 from skelex_web.learning.models import Embedding, ErrorMap
 from skelex_web.studies.models import ImageStatus
+from tests.factories import AnnotationFactory
 from tests.workers.tasks.helpers import stored_image
 from workers.tasks import modelcache
 from workers.tasks.analysis import analyse_images
@@ -232,13 +233,15 @@ def test_after_the_embedding_setting_changes_reanalyse_brings_old_images_up_to_d
     assert "phantoms: 3 images would be analysed again" in out.getvalue()
     assert all(i.status == ImageStatus.ANALYSED for i in type(images[0]).objects.filter(pk__in=ids))
 
+    # The last image is labelled: it is analysed first, so rounds move to the new embeddings early.
+    AnnotationFactory(image=images[2], kind="head", head="abnormal", value="yes", x0=None, y0=None, x1=None, y1=None)
     sent = SentTasks()
     monkeypatch.setattr(app, "send_task", sent)
     out = io.StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         call_command("reanalyse", "--project", "phantoms", stdout=out)
     assert "phantoms: 3 images queued for analysis" in out.getvalue()
-    assert sorted(sent.image_ids) == ids
+    assert sent.image_ids == [ids[2], ids[0], ids[1]]
     assert all(i.status == ImageStatus.QUEUED for i in type(images[0]).objects.filter(pk__in=ids))
 
     assert _run(ids)["analysed"] == 3
