@@ -25,6 +25,7 @@ from skelex_web.exports import services as exports
 from skelex_web.exports.models import DatasetVersion, ExportFormat, ImageMode
 from skelex_web.learning import loop
 from skelex_web.learning.services import reanalyse_outdated
+from skelex_web.pages.templatetags.flash import at
 from skelex_web.projects import services as projects
 from skelex_web.projects.models import SAMPLING, Membership, Project, Role
 from skelex_web.projects.permissions import get_project_for
@@ -33,6 +34,9 @@ from skelex_web.studies.uploads import QueueUnavailable, receive_uploads
 
 # Per-file refusals shown after an inline upload; the rest are counted.
 SHOWN_REFUSALS = 10
+# Forms in a section of the project page redirect back to it; their messages are shown there.
+AT_LEARNING = at("learning")
+AT_MEMBERS = at("members")
 QUEUE_EMPTY = "The labelling queue is empty: every image is labelled or open in someone else's viewer."
 
 
@@ -120,16 +124,19 @@ def retrain(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _lead_project(request, project_id)
     if loop.request_retrain(project, reason=f"on demand by {request.user.get_username()}"):
         if loop.labelled_images(project).exists():
-            messages.success(request, "Training round queued: the worklist reorders when it finishes.")
+            messages.success(
+                request, "Training round queued: the worklist reorders when it finishes.", extra_tags=AT_LEARNING
+            )
         else:
             messages.success(
                 request,
                 "No labelled images yet, so there are no heads to train: the worklist is being ordered "
                 "to start with typical images of each body part. Rounds appear here once images are labelled.",
+                extra_tags=AT_LEARNING,
             )
     else:
-        messages.info(request, "A training round is already queued or running.")
-    return redirect("pages:project-detail", project.pk)
+        messages.info(request, "A training round is already queued or running.", extra_tags=AT_LEARNING)
+    return redirect(reverse("pages:project-detail", args=[project.pk]) + "#learning")
 
 
 @login_required
@@ -141,16 +148,26 @@ def ranking(request: HttpRequest, project_id: int) -> HttpResponse:
     back = redirect(reverse("pages:project-detail", args=[project.pk]) + "#learning")
     choice = request.POST.get("sampling", "")
     if choice not in SAMPLING:
-        messages.error(request, f"Not changed: the ranking must be one of {', '.join(SAMPLING)}.")
+        messages.error(
+            request, f"Not changed: the ranking must be one of {', '.join(SAMPLING)}.", extra_tags=AT_LEARNING
+        )
         return back
     if not projects.set_setting(actor=request.user, project=project, key="sampling", value=choice):
-        messages.info(request, f"The queue is already ranked by {choice}.")
+        messages.info(request, f"The queue is already ranked by {choice}.", extra_tags=AT_LEARNING)
         return back
     name = request.user.get_username()
     if loop.request_retrain(project, reason=f"ranking changed to {choice} by {name}"):
-        messages.success(request, f"Ranking set to {choice}; a training round is queued to reorder the queue.")
+        messages.success(
+            request,
+            f"Ranking set to {choice}; a training round is queued to reorder the queue.",
+            extra_tags=AT_LEARNING,
+        )
     else:
-        messages.success(request, f"Ranking set to {choice}; the round already queued or running will use it.")
+        messages.success(
+            request,
+            f"Ranking set to {choice}; the round already queued or running will use it.",
+            extra_tags=AT_LEARNING,
+        )
     return back
 
 
@@ -162,9 +179,13 @@ def reanalyse(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _lead_project(request, project_id)
     queued = reanalyse_outdated(project)
     if queued:
-        messages.success(request, f"{queued} image{pluralize(queued)} queued for analysis with the current settings.")
+        messages.success(
+            request,
+            f"{queued} image{pluralize(queued)} queued for analysis with the current settings.",
+            extra_tags=AT_LEARNING,
+        )
     else:
-        messages.info(request, "Every analysed image is up to date: nothing to analyse again.")
+        messages.info(request, "Every analysed image is up to date: nothing to analyse again.", extra_tags=AT_LEARNING)
     return redirect(reverse("pages:project-detail", args=[project.pk]) + "#learning")
 
 
@@ -225,7 +246,9 @@ def members(request: HttpRequest, project_id: int) -> HttpResponse:
     op = request.POST.get("op", "")
     role = request.POST.get("role", "")
     if op in ("add", "role") and role not in Role.values:
-        messages.error(request, f"Not changed: the role must be one of {', '.join(Role.values)}.")
+        messages.error(
+            request, f"Not changed: the role must be one of {', '.join(Role.values)}.", extra_tags=AT_MEMBERS
+        )
         return back
     try:
         if op == "add":
@@ -238,33 +261,41 @@ def members(request: HttpRequest, project_id: int) -> HttpResponse:
                     "(an administrator creates accounts)."
                     if username
                     else "Nothing added: type the user name of an existing account.",
+                    extra_tags=AT_MEMBERS,
                 )
                 return back
             existing = project.memberships.filter(user=user).first()
             if existing is not None:
-                messages.info(request, f"{username} is already a member ({existing.role}); change the role below.")
+                messages.info(
+                    request,
+                    f"{username} is already a member ({existing.role}); change the role below.",
+                    extra_tags=AT_MEMBERS,
+                )
                 return back
             projects.set_membership(actor=request.user, project=project, user=user, role=role)
-            messages.success(request, f"{username} added as {role}.")
+            messages.success(request, f"{username} added as {role}.", extra_tags=AT_MEMBERS)
             return back
         try:
             membership = project.memberships.select_related("user").get(pk=int(request.POST.get("membership", "")))
         except (ValueError, Membership.DoesNotExist):
-            messages.error(request, "Not changed: that member is not in this project (any more).")
+            messages.error(
+                request, "Not changed: that member is not in this project (any more).", extra_tags=AT_MEMBERS
+            )
             return back
         name = membership.user.get_username()
         if op == "role":
             projects.set_membership(actor=request.user, project=project, user=membership.user, role=role)
-            messages.success(request, f"{name} is now {role}.")
+            messages.success(request, f"{name} is now {role}.", extra_tags=AT_MEMBERS)
         elif op == "remove":
             projects.remove_membership(actor=request.user, membership=membership)
-            messages.success(request, f"{name} removed from the project.")
-            if membership.user == request.user:
-                return redirect("pages:project-list")  # you no longer see the project
+            if membership.user == request.user:  # you no longer see the project: said on the list
+                messages.success(request, f"You left {project.name!r}.")
+                return redirect("pages:project-list")
+            messages.success(request, f"{name} removed from the project.", extra_tags=AT_MEMBERS)
         else:
-            messages.error(request, "Not changed: unknown member action.")
+            messages.error(request, "Not changed: unknown member action.", extra_tags=AT_MEMBERS)
     except ValidationError as exc:
-        messages.error(request, f"Not changed: {_refusal(exc)}.")
+        messages.error(request, f"Not changed: {_refusal(exc)}.", extra_tags=AT_MEMBERS)
     return back
 
 

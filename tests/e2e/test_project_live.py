@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import LiveApp, serve
 from .test_viewer import drag, open_viewer, signed_in_page, wait_saved
@@ -49,7 +50,9 @@ def test_the_project_page_follows_a_training_round_and_new_labels(learning_app: 
     other = lead_ctx.new_page()
     other.goto(url)
     other.click("button:has-text('Retrain now')")
-    other.wait_for_url(url)
+    other.wait_for_url(f"{url}#learning")  # back at the button's section, its message shown there
+    assert "Training round queued" in other.locator("[data-testid=messages-learning]").inner_text()
+    expect(other.locator("[data-testid=messages-learning]")).to_be_in_viewport()
     other.close()
 
     # The watching tab shows the round's progress, then its row in the table, without a reload.

@@ -24,3 +24,17 @@ def browser_for(personas: dict[str, Any]) -> Any:
         return client
 
     return make
+
+
+def messages_at(html: str) -> dict[str, list[str]]:
+    """The flash messages a page shows, by where: ``""`` = the top of the page, ``"learning"`` =
+    inside the project page's Active learning section, and so on."""
+    import re
+    from html import unescape
+
+    out: dict[str, list[str]] = {}
+    for attrs, items in re.findall(r'<ul class="messages"([^>]*)>(.*?)</ul>', html, flags=re.S):
+        where = re.search(r'data-testid="messages-([\w-]+)"', attrs)
+        texts = [unescape(t) for t in re.findall(r'<li class="message[^"]*" role="status">(.*?)</li>', items, re.S)]
+        out.setdefault(where.group(1) if where else "", []).extend(texts)
+    return out

@@ -11,6 +11,7 @@ from skelex_web.learning import loop
 from skelex_web.learning.models import ModelKind, ModelVersion
 from skelex_web.studies.models import Image
 from tests.factories import AnnotationFactory, ImageFactory, ModelVersionFactory
+from tests.skelex_web.pages.conftest import messages_at
 
 
 def test_leads_see_the_curve_retrain_and_export(project: Any, browser_for: Any) -> None:
@@ -36,7 +37,11 @@ def test_retrain_button_queues_one_round(
     )  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
         response = browser_for("lead").post(f"/projects/{project.pk}/retrain/", follow=True)
-    assert "Training round queued: the worklist reorders when it finishes." in response.content.decode()
+    # Back at the section the button is in (below the fold), with the message shown there.
+    assert response.redirect_chain[-1][0] == f"/projects/{project.pk}/#learning"
+    assert messages_at(response.content.decode()) == {
+        "learning": ["Training round queued: the worklist reorders when it finishes."]
+    }
     assert len(sent_tasks) == 2
     with django_capture_on_commit_callbacks(execute=True):
         again = browser_for("lead").post(f"/projects/{project.pk}/retrain/", follow=True)
@@ -183,7 +188,8 @@ def test_a_lead_chooses_the_ranking_and_a_round_reorders_the_queue(
     assert '<option value="hybrid" selected>' in page and '<option value="kcenter">' in page
     with django_capture_on_commit_callbacks(execute=True):
         response = lead.post(f"/projects/{project.pk}/ranking/", {"sampling": "kcenter"}, follow=True)
-    assert "Ranking set to kcenter; a training round is queued" in response.content.decode()
+    shown = messages_at(response.content.decode())
+    assert list(shown) == ["learning"] and shown["learning"][0].startswith("Ranking set to kcenter; a training round")
     project.refresh_from_db()
     assert project.setting("sampling") == "kcenter" and project.setting("retrain_every") == 20
     assert sent_tasks == [("workers.learning.retrain", [project.pk])]
