@@ -1,0 +1,155 @@
+"""Comparing the platform's rankings on a project's own labels (``workers.tasks.compare_rankings``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from skelex_web.learning.models import Embedding, ModelVersion
+from skelex_web.studies.models import Image
+from tests.factories import AnnotationFactory, ImageFactory, ModelVersionFactory
+from workers.tasks import compare_rankings
+from workers.tasks.compare_rankings import NotEnoughLabels, compare, paired_gains, recommend
+
+
+def _answer(image: Image, user: Any, head: str, value: str) -> None:
+    AnnotationFactory(image=image, author=user, kind="head", head=head, value=value, x0=None, y0=None, x1=None, y1=None)
+
+
+@pytest.fixture
+def labelled(project: Any, personas: Any) -> list[Image]:
+    """120 analysed, answered images: 'abnormal' separable along one direction of the embedding
+    (a third abnormal); 'implant' answered yes on 3 images only."""
+    backbone = ModelVersionFactory()
+    project.active_backbone = backbone
+    project.save()
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(120):
+        image = ImageFactory(project=project)
+        v = rng.normal(size=16).astype(np.float32)
+        v[0] += 1.5 if i % 3 == 0 else -1.5
+        v /= np.linalg.norm(v)
+        Embedding.objects.create(image=image, model_version=backbone, dim=16, vector=v.astype("<f2").tobytes())
+        _answer(image, personas["annotator"], "abnormal", "yes" if i % 3 == 0 else "no")
+        _answer(image, personas["annotator"], "implant", "yes" if i < 3 else "no")
+        images.append(image)
+    return images
+
+
+def test_rankings_are_compared_on_the_project_s_own_labels_and_nothing_in_it_changes(
+    labelled: list[Image], project: Any
+) -> None:
+    before = list(Image.objects.filter(project=project).order_by("id").values_list("al_priority", "al_reason"))
+    report = compare(project, strategies=("hybrid", "kcenter", "random"), seeds=2, splits=2, rounds=6, bootstrap=0)
+
+    # Only the finding with enough answers of both classes is compared; the other is named.
+    assert list(report["heads"]) == ["abnormal"]
+    assert any(
+        n.startswith("implant: left out, fewer than 10 answers in two classes (no 117, yes 3)") for n in report["notes"]
+    )
+    s = report["settings"]
+    assert s["n_labelled"] == 120 and s["n_test"] == 36 and s["n_pool"] == 84
+    assert s["initial"] == 10 and s["rounds"] == 6 and len(s["replicates"]) == 4
+    # Separable by design: every curve ends well above chance.
+    for entry in report["heads"]["abnormal"]["strategies"].values():
+        assert entry["curve"][-1][1] > 0.8
+    gains = report["gains"]["abnormal"]
+    assert set(gains) == {"hybrid", "kcenter"}
+    assert all(g["lo"] <= g["gain"] <= g["hi"] for g in gains.values())
+    assert report["recommendation"]["ranking"] in {"hybrid", "kcenter"} and report["recommendation"]["text"]
+    assert report["project"] == {"slug": "wrist", "current_ranking": "hybrid"}
+
+    project.refresh_from_db()
+    assert project.setting("sampling") in (None, "hybrid")
+    assert not ModelVersion.objects.filter(project=project, kind="heads").exists()
+    assert list(Image.objects.filter(project=project).order_by("id").values_list("al_priority", "al_reason")) == before
+
+
+def test_a_project_with_too_few_labels_is_told_how_many_it_has_and_needs(project: Any, labelled: list[Image]) -> None:
+    from skelex_web.labeling.models import Annotation
+
+    Annotation.objects.filter(image__in=labelled[50:]).update(is_deleted=True)
+    with pytest.raises(
+        NotEnoughLabels, match="has 50 labelled images with embeddings; comparing rankings needs at least 100"
+    ):
+        compare(project, strategies=("hybrid", "random"), seeds=1, splits=1)
+
+
+def _report(curves: dict[str, dict[str, list[list[float]]]]) -> dict[str, Any]:
+    ns = [10, 20, 30, 40]
+    return {
+        "heads": {
+            head: {
+                "strategies": {
+                    name: {"curve": [[n, 0, 0, 0] for n in ns], "seed_curves": rows} for name, rows in per.items()
+                }
+            }
+            for head, per in curves.items()
+        }
+    }
+
+
+RANDOM = [[0.60, 0.64, 0.66, 0.70], [0.58, 0.63, 0.68, 0.69], [0.61, 0.62, 0.67, 0.71], [0.59, 0.65, 0.66, 0.70]]
+
+
+def _shift(rows: list[list[float]], by: float, noise: float = 0.0) -> list[list[float]]:
+    rng = np.random.default_rng(1)
+    # The first point is the initial set every ranking shares: the same AUROC.
+    return [[v + (by + noise * rng.normal() if i else 0.0) for i, v in enumerate(row)] for row in rows]
+
+
+def test_the_ranking_ahead_of_random_on_every_replicate_is_recommended_clearly() -> None:
+    report = _report({
+        "fractured": {"random": RANDOM, "kcenter": _shift(RANDOM, 0.04, 0.01), "entropy": _shift(RANDOM, -0.02, 0.01)},
+        "hardware": {"random": RANDOM, "kcenter": _shift(RANDOM, 0.03, 0.01), "entropy": _shift(RANDOM, 0.01, 0.02)},
+    })  # fmt: skip
+    gains = paired_gains(report)
+    # Shifted from the second point on: the mean over 10..40 labels rises by 25/30 of the shift.
+    assert gains["fractured"]["kcenter"]["gain"] == pytest.approx(0.04 * 25 / 30, abs=0.005)
+    assert gains["fractured"]["kcenter"]["lo"] > 0 and gains["fractured"]["entropy"]["hi"] < 0
+    rec = recommend(gains)
+    assert rec["ranking"] == "kcenter" and rec["clear"] and rec["better_on"] == ["fractured", "hardware"]
+    assert rec["text"].startswith("kcenter learned fastest on this project's labels")
+
+
+def test_a_ranking_that_trades_one_finding_for_another_is_not_called_clearly_better() -> None:
+    report = _report({
+        "fractured": {"random": RANDOM, "ensemble": _shift(RANDOM, 0.05, 0.01)},
+        "bodypart": {"random": RANDOM, "ensemble": _shift(RANDOM, -0.03, 0.01)},
+    })  # fmt: skip
+    rec = recommend(paired_gains(report))
+    assert rec["ranking"] == "ensemble" and not rec["clear"]
+    assert "not clearly" in rec["text"] and "worse on bodypart" in rec["text"]
+
+    behind = _report({"fractured": {"random": RANDOM, "margin": _shift(RANDOM, -0.02, 0.01)}})
+    assert recommend(paired_gains(behind))["text"].startswith("no ranking learned faster than random order")
+
+
+def test_the_command_prints_the_comparison_and_writes_the_report(
+    labelled: list[Image], project: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--project", "wrist", "--strategies", "entropy", "--seeds", "2", "--splits", "1", "--rounds", "4"]
+    assert compare_rankings.main([*argv, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "note: implant: left out" in out and "recommendation: " in out
+    assert "gain vs random" in out and "the project ranks by hybrid now" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["heads"]["abnormal"]["strategies"]) == {"entropy", "random"}
+    assert (tmp_path / "report.png").stat().st_size > 1000
+
+
+def test_the_command_names_unknown_projects_and_rankings(db: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        compare_rankings.main(["--project", "nope"])
+    assert "no project with slug 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        compare_rankings.main(["--project", "wrist", "--strategies", "uncertainty"])
+    assert (
+        "unknown ranking uncertainty; one of hybrid, entropy, margin, ensemble, kcenter, random"
+        in capsys.readouterr().err
+    )

@@ -1,0 +1,282 @@
+"""Which ranking would have saved labels on *this* project? The oracle simulation on its own labels.
+
+``python -m workers.tasks.compare_rankings --project SLUG [--out DIR]`` replays the labelling of a
+project's labelled images (``workers/ml/simulate_al.py``, the protocol behind ``simulate-al``): its
+stored embeddings (the active backbone's, one readout) and its live head answers are the oracle;
+each of the platform's rankings (``settings["sampling"]``) starts from the same random labels and
+picks in rounds, and a test split the loop never sees scores the heads after every round. It
+prints the table of ``simulate-al``, the paired gain of each ranking over random order, and which
+ranking learned fastest, and writes ``report.json`` and ``report.png`` to ``--out``. Nothing in
+the project is changed: the choice stays the lead's (project page, **Rank the queue by**).
+
+Why: on FracAtlas no ranking wins on every finding (``docs/active-learning.md``), so the one to
+use depends on a project's data; once a project has a few hundred labelled images, its own labels
+can say.
+
+The gain of a ranking is paired by replicate (test split and seed, which fix the initial labels
+every ranking shares): the mean AUROC over the simulated range of the ranking's curve minus
+random order's on the same replicate, averaged, with a 95% t-interval. A ranking is called
+better than random on a finding when that interval lies above 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+# The platform's rankings, in the order the project page lists them (projects.models.SAMPLING).
+RANKINGS = ("hybrid", "entropy", "margin", "ensemble", "kcenter", "random")
+MIN_LABELLED = 100  # below this the test split holds too few answers for an AUROC worth comparing
+MIN_PER_CLASS = 10  # answers of each of two classes a finding needs to be compared on
+
+
+class NotEnoughLabels(ValueError):
+    """The project cannot be compared yet; the message says what it lacks."""
+
+
+def project_data(project: Any, log: Callable[[str], None] = lambda s: None) -> tuple[np.ndarray, Any, dict, list[str]]:
+    """The labelled images' embeddings, the schema of the findings to compare, their targets, and
+    notes on what was left out (as ``(emb [N, D], schema, targets, notes)``).
+
+    Raises:
+        NotEnoughLabels: fewer than ``MIN_LABELLED`` labelled images with embeddings, or no finding
+            with ``MIN_PER_CLASS`` answers of two classes.
+    """
+    from skelex_web.learning.models import Embedding
+    from skelex_web.learning.services import resolve_backbone
+    from workers.ml.heads import Schema, encode_answers, known_mask
+    from workers.tasks import engine
+    from workers.tasks.learning import _answers, _is_known, _one_readout
+
+    backbone = resolve_backbone(project)
+    if backbone is None:
+        raise NotEnoughLabels(f"project {project.slug!r} has no backbone: register and activate one first")
+    rows = list(
+        Embedding.objects.filter(image__project=project, model_version=backbone)
+        .exclude(image__status="failed")
+        .order_by("image_id")
+        .values_list("image_id", "vector", "image__body_part", "readout")
+    )
+    answers = _answers(project, [r[0] for r in rows])
+    taught = {i for i, a in answers.items() if any(_is_known(v) for v in a.values())}
+    rows, stale = _one_readout(rows, engine.embedding_hash(engine.analysis_params()), taught)
+    rows = [r for r in rows if r[0] in taught]
+    notes = [f"{stale} images with embeddings of an earlier analysis left out"] if stale else []
+    if len(rows) < MIN_LABELLED:
+        raise NotEnoughLabels(
+            f"project {project.slug!r} has {len(rows)} labelled images with embeddings; comparing rankings "
+            f"needs at least {MIN_LABELLED} (a test split of 30% must hold enough answers of each finding)"
+        )
+    schema = Schema.from_dict({"heads": project.label_schema.get("heads", [])})
+    targets = encode_answers(schema, [answers[r[0]] for r in rows])
+    kept = []
+    for head in schema.heads:
+        if head.kind == "multilabel":
+            notes.append(f"{head.name}: multilabel findings are not compared")
+            continue
+        t = targets[head.name]
+        counts = np.bincount(t[known_mask(head, t)].astype(np.int64), minlength=len(head.classes))
+        if not counts.any():
+            notes.append(f"{head.name}: left out, no answers")
+        elif np.sum(counts >= MIN_PER_CLASS) < 2:
+            given = ", ".join(f"{c} {n}" for c, n in zip(head.classes, counts.tolist()) if n)
+            notes.append(f"{head.name}: left out, fewer than {MIN_PER_CLASS} answers in two classes ({given})")
+        else:
+            kept.append(head)
+    if not kept:
+        raise NotEnoughLabels(
+            f"project {project.slug!r}: no finding has {MIN_PER_CLASS} answers in each of two classes yet ("
+            + "; ".join(notes)
+            + ")"
+        )
+    schema = Schema(tuple(kept))
+    # A finding may be unanswered on some images (unknown): the heads' masked loss and the test
+    # AUROC skip those; the first finding stratifies the test split.
+    emb = np.stack([np.frombuffer(bytes(r[1]), dtype="<f2").astype(np.float32) for r in rows])
+    log(f"{len(rows)} labelled images, findings compared: {', '.join(h.name for h in kept)}")
+    return emb, schema, {h.name: targets[h.name] for h in kept}, notes
+
+
+def default_settings(n_labelled: int, strategies: Sequence[str] = RANKINGS, **overrides: Any) -> Any:
+    """Rounds that cover the project's pool: 30% test, an initial 5% of the pool (at least 10), and
+    about 40 rounds of at least 5 labels."""
+    from workers.ml.simulate_al import SimulationSettings
+
+    pool = n_labelled - int(round(0.3 * n_labelled))
+    initial = max(10, pool // 20)
+    budget = max(5, (pool - initial) // 40)
+    rounds = max(1, min(40, (pool - initial) // budget))
+    values: dict[str, Any] = dict(
+        strategies=tuple(strategies), seeds=5, splits=3, budget=budget, rounds=rounds, initial=initial,
+        test_fraction=0.3, bootstrap=1000,
+    )  # fmt: skip
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return SimulationSettings(**values)
+
+
+def paired_gains(report: dict[str, Any]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Per finding and ranking: the mean over replicates of (area under its curve - random's), with
+    a 95% t-interval; areas are mean AUROC over the simulated range (``auc_curve`` per replicate)."""
+    from workers.ml.simulate_al import _area
+
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for head, entry in report["heads"].items():
+        strategies = entry["strategies"]
+        if "random" not in strategies:
+            continue
+        ns = np.array([p[0] for p in strategies["random"]["curve"]], dtype=np.float64)
+        # One area per replicate; a replicate with an undefined point (None) gives NaN.
+        areas = {
+            name: np.asarray(_area(ns, np.array(s["seed_curves"], dtype=np.float64))) for name, s in strategies.items()
+        }
+        base = areas["random"]
+        out[head] = {}
+        for name in strategies:
+            if name == "random":
+                continue
+            d = areas[name] - base
+            d = d[~np.isnan(d)]
+            if d.size < 2:
+                out[head][name] = {"gain": None, "lo": None, "hi": None}
+                continue
+            half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
+            out[head][name] = {"gain": float(d.mean()), "lo": float(d.mean() - half), "hi": float(d.mean() + half)}
+    return out
+
+
+def recommend(gains: dict[str, dict[str, dict[str, float | None]]]) -> dict[str, Any]:
+    """The ranking with the largest mean gain over the findings, and whether the evidence is clear:
+    above random on at least half of the findings (interval above 0) and below it on none."""
+    names = sorted({n for per_head in gains.values() for n in per_head})
+    if not gains or not names:
+        return {"ranking": "hybrid", "clear": False, "text": "nothing to compare: keep the default (hybrid)"}
+    scored = []
+    for name in names:
+        values = [g[name]["gain"] for g in gains.values() if g.get(name, {}).get("gain") is not None]
+        scored.append((float(np.mean(values)) if values else -np.inf, name))
+    mean_gain, best = max(scored)
+    above = [h for h, g in gains.items() if (g[best]["lo"] or 0) > 0]
+    below = [h for h, g in gains.items() if g[best]["hi"] is not None and g[best]["hi"] < 0]
+    clear = mean_gain > 0 and len(above) * 2 >= len(gains) and not below
+    if clear:
+        text = (
+            f"{best} learned fastest on this project's labels: {mean_gain:+.3f} mean AUROC over the simulated "
+            f"range against random order, better than random on {', '.join(above)}"
+        )
+    elif mean_gain > 0:
+        text = (
+            f"{best} learned fastest ({mean_gain:+.3f} mean AUROC against random order), but not clearly: "
+            f"better than random on {', '.join(above) or 'no finding'}"
+            + (f", worse on {', '.join(below)}" if below else "")
+            + "; more labels will tell"
+        )
+    else:
+        text = "no ranking learned faster than random order on this project's labels; more labels will tell"
+    return {"ranking": best, "mean_gain": mean_gain, "clear": clear, "better_on": above, "worse_on": below,
+            "text": text}  # fmt: skip
+
+
+def compare(
+    project: Any, *, settings: Any = None, log: Callable[[str], None] = lambda s: None, **overrides: Any
+) -> dict[str, Any]:
+    """Runs the comparison; returns the ``simulate-al`` report plus ``gains``, ``recommendation``,
+    ``notes`` and ``project``."""
+    from workers.ml.simulate_al import simulate
+
+    emb, schema, targets, notes = project_data(project, log)
+    settings = settings or default_settings(len(emb), **overrides)
+    t0 = time.perf_counter()
+    report = simulate(emb, targets, schema, settings, log=log)
+    report["settings"].update(
+        n_labelled=len(emb), embedding_dim=int(emb.shape[1]), seconds=round(time.perf_counter() - t0, 1)
+    )
+    report["gains"] = paired_gains(report)
+    report["recommendation"] = recommend(report["gains"])
+    report["notes"] = notes
+    report["project"] = {"slug": project.slug, "current_ranking": str(project.setting("sampling") or "hybrid")}
+    return report
+
+
+def gains_table(gains: dict[str, dict[str, dict[str, float | None]]]) -> str:
+    lines = [f"{'finding':<16} {'ranking':<10} {'gain vs random':>14} {'95% CI':>17}"]
+    for head, per in gains.items():
+        for name, g in per.items():
+            if g["gain"] is None:
+                lines.append(f"{head:<16} {name:<10} {'-':>14} {'-':>17}")
+            else:
+                lines.append(f"{head:<16} {name:<10} {g['gain']:>+14.3f} {g['lo']:>+8.3f}..{g['hi']:>+7.3f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", required=True, help="the project's slug")
+    parser.add_argument("--out", type=Path, default=None, help="folder for report.json and report.png")
+    parser.add_argument("--strategies", default=",".join(RANKINGS), help="rankings to compare (random is added)")
+    parser.add_argument("--seeds", type=int, default=None, help="initial sets per test split (default 5)")
+    parser.add_argument("--splits", type=int, default=None, help="test splits (default 3)")
+    parser.add_argument("--budget", type=int, default=None, help="labels per round (default: from the data)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default: cover the pool, at most 40)")
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the replicates")
+    args = parser.parse_args(argv)
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    unknown = [s for s in strategies if s not in RANKINGS]
+    if unknown:
+        parser.error(f"unknown ranking {', '.join(unknown)}; one of {', '.join(RANKINGS)}")
+    if "random" not in strategies:
+        strategies.append("random")
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "skelex_web.settings")
+    os.environ.setdefault("CELERY_EMBEDDED_WORKER", "0")
+    import django
+
+    django.setup()
+    from skelex_web.projects.models import Project
+
+    project = Project.objects.filter(slug=args.project).first()
+    if project is None:
+        parser.error(f"no project with slug {args.project!r}")
+    try:
+        report = compare(
+            project, strategies=strategies, seeds=args.seeds, splits=args.splits, budget=args.budget,
+            rounds=args.rounds, jobs=args.jobs, log=lambda s: print(s, file=sys.stderr),
+        )  # fmt: skip
+    except NotEnoughLabels as exc:
+        print(f"compare_rankings: {exc}", file=sys.stderr)
+        return 2
+    from workers.ml.cli_simulate_al import plot
+    from workers.ml.simulate_al import table
+
+    for note in report["notes"]:
+        print(f"note: {note}")
+    s = report["settings"]
+    print(
+        f"{s['n_labelled']} labelled images, {s['splits']} test splits x {s['seeds']} seeds, {s['initial']} initial "
+        f"labels, {s['budget']} per round, {s['rounds']} rounds ({s['seconds']} s)"
+    )
+    print(table(report))
+    print()
+    print(gains_table(report["gains"]))
+    print()
+    rec = report["recommendation"]
+    print(f"recommendation: {rec['text']}")
+    print(f"the project ranks by {report['project']['current_ranking']} now (project page: Rank the queue by)")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "report.json").write_text(json.dumps(report, indent=1))
+        plot(report, args.out / "report.png")
+        print(f"wrote {args.out / 'report.json'} and {args.out / 'report.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
