@@ -424,8 +424,9 @@ def _run_jobs(context: tuple[Any, ...], jobs: Sequence[Any], workers: int) -> It
 
 def table(report: Mapping[str, Any], strategies: Sequence[str] | None = None) -> str:
     """A plain-text table of the report: one row per head and strategy (intervals when present)."""
+    w = max([12, *(len(h) for h in report["heads"])])  # a long finding name keeps the columns aligned
     lines = [
-        f"{'head':<12} {'strategy':<10} {'full AUROC':>10} {'labels_to_95':>12} {'95% CI':>12} "
+        f"{'head':<{w}} {'strategy':<10} {'full AUROC':>10} {'labels_to_95':>12} {'95% CI':>12} "
         f"{'ratio':>7} {'95% CI':>13} {'P(<=0.6)':>8} {'auc_curve':>9} {'final':>7}"
     ]
     for head, entry in report["heads"].items():
@@ -434,7 +435,7 @@ def table(report: Mapping[str, Any], strategies: Sequence[str] | None = None) ->
                 continue
             final = s["curve"][-1][1]
             lines.append(
-                f"{head:<12} {name:<10} {entry['full_data_auroc'] or float('nan'):>10.3f} "
+                f"{head:<{w}} {name:<10} {entry['full_data_auroc'] or float('nan'):>10.3f} "
                 f"{_fmt(s['labels_to_95']):>12} {_fmt_ci(s.get('labels_to_95_ci'), 0):>12} "
                 f"{_fmt(s['ratio_vs_random']):>7} {_fmt_ci(s.get('ratio_ci'), 2):>13} "
                 f"{_fmt(s.get('p_ratio_le_0_6')):>8} {_fmt(s['auc_curve']):>9} {_fmt(final):>7}"

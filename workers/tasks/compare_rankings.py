@@ -207,13 +207,14 @@ def compare(
 
 
 def gains_table(gains: dict[str, dict[str, dict[str, float | None]]]) -> str:
-    lines = [f"{'finding':<16} {'ranking':<10} {'gain vs random':>14} {'95% CI':>17}"]
+    w = max([12, *(len(h) for h in gains)])
+    lines = [f"{'finding':<{w}} {'ranking':<10} {'gain vs random':>14} {'95% CI':>17}"]
     for head, per in gains.items():
         for name, g in per.items():
             if g["gain"] is None:
-                lines.append(f"{head:<16} {name:<10} {'-':>14} {'-':>17}")
+                lines.append(f"{head:<{w}} {name:<10} {'-':>14} {'-':>17}")
             else:
-                lines.append(f"{head:<16} {name:<10} {g['gain']:>+14.3f} {g['lo']:>+8.3f}..{g['hi']:>+7.3f}")
+                lines.append(f"{head:<{w}} {name:<10} {g['gain']:>+14.3f} {g['lo']:>+8.3f}..{g['hi']:>+7.3f}")
     return "\n".join(lines)
 
 
