@@ -51,25 +51,15 @@ def project_data(project: Any, log: Callable[[str], None] = lambda s: None) -> t
         NotEnoughLabels: fewer than ``MIN_LABELLED`` labelled images with embeddings, or no finding
             with ``MIN_PER_CLASS`` answers of two classes.
     """
-    from skelex_web.learning.models import Embedding
     from skelex_web.learning.services import resolve_backbone
     from workers.ml.heads import Schema, encode_answers, known_mask
-    from workers.tasks import engine
-    from workers.tasks.learning import _answers, _is_known, _one_readout
+    from workers.tasks.learning import is_labelled, project_rows
 
     backbone = resolve_backbone(project)
     if backbone is None:
         raise NotEnoughLabels(f"project {project.slug!r} has no backbone: register and activate one first")
-    rows = list(
-        Embedding.objects.filter(image__project=project, model_version=backbone)
-        .exclude(image__status="failed")
-        .order_by("image_id")
-        .values_list("image_id", "vector", "image__body_part", "readout")
-    )
-    answers = _answers(project, [r[0] for r in rows])
-    taught = {i for i, a in answers.items() if any(_is_known(v) for v in a.values())}
-    rows, stale = _one_readout(rows, engine.embedding_hash(engine.analysis_params()), taught)
-    rows = [r for r in rows if r[0] in taught]
+    rows, answers, stale = project_rows(project, backbone)  # the rows a training round would use
+    rows = [r for r in rows if is_labelled(answers.get(r[0], {}))]
     notes = [f"{stale} images with embeddings of an earlier analysis left out"] if stale else []
     if len(rows) < MIN_LABELLED:
         raise NotEnoughLabels(

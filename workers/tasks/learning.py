@@ -139,25 +139,38 @@ def _reusable_heads(
     return last, model
 
 
-def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -> dict[str, Any]:
-    project = Project.objects.get(pk=project_id)
-    backbone = resolve_backbone(project)
-    schema = Schema.from_dict({"heads": project.label_schema.get("heads", [])})
+def project_rows(project: Project, backbone: Any) -> tuple[list[tuple[Any, ...]], dict[int, dict[str, Any]], int]:
+    """What a round learns from: the rows ``(image_id, vector, body_part, readout)`` of the
+    backbone's embeddings of one readout (:func:`_one_readout`; failed images left out), the live
+    answers per image id, and how many embeddings of another readout were left out."""
     rows = list(
         Embedding.objects.filter(image__project=project, model_version=backbone)
         .exclude(image__status="failed")
         .order_by("image_id")
         .values_list("image_id", "vector", "image__body_part", "readout")
     )
+    answers = _answers(project, [r[0] for r in rows])
+    taught = {i for i, a in answers.items() if is_labelled(a)}
+    rows, stale = _one_readout(rows, engine.embedding_hash(engine.analysis_params()), taught)
+    return rows, answers, stale
+
+
+def is_labelled(answers: dict[str, Any]) -> bool:
+    """At least one known answer: an image the heads learn from."""
+    return any(_is_known(v) for v in answers.values())
+
+
+def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -> dict[str, Any]:
+    project = Project.objects.get(pk=project_id)
+    backbone = resolve_backbone(project)
+    schema = Schema.from_dict({"heads": project.label_schema.get("heads", [])})
+    rows, answers, stale = project_rows(project, backbone)
     if not rows:
         return {"status": "skipped", "reason": "no embeddings yet: analyse images first"}
-    answers = _answers(project, [r[0] for r in rows])
-    taught = {i for i, a in answers.items() if any(_is_known(v) for v in a.values())}
-    rows, stale = _one_readout(rows, engine.embedding_hash(engine.analysis_params()), taught)
     ids = [r[0] for r in rows]
     emb = np.stack([np.frombuffer(bytes(r[1]), dtype="<f2").astype(np.float32) for r in rows])
     per_image = [answers.get(i, {}) for i in ids]
-    labelled = [k for k, a in enumerate(per_image) if any(_is_known(v) for v in a.values())]
+    labelled = [k for k, a in enumerate(per_image) if is_labelled(a)]
     position = {image_id: k for k, image_id in enumerate(ids)}
     any_label = {
         position[i]
