@@ -20,6 +20,14 @@ def _answer(image: Image, user: Any, head: str, value: str) -> None:
     AnnotationFactory(image=image, author=user, kind="head", head=head, value=value, x0=None, y0=None, x1=None, y1=None)
 
 
+@pytest.fixture(autouse=True)
+def _command_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``main`` sets the variables a command line run needs; here they are undone after each test
+    (a left-over CELERY_EMBEDDED_WORKER=0 would switch off the worker of later demo subprocesses)."""
+    monkeypatch.setenv("CELERY_EMBEDDED_WORKER", "0")
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "skelex_web.settings")
+
+
 @pytest.fixture
 def labelled(project: Any, personas: Any) -> list[Image]:
     """120 analysed, answered images: 'abnormal' separable along one direction of the embedding
