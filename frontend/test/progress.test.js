@@ -13,6 +13,8 @@ test("each kind of job gets its title, unit and state", () => {
   assert.equal(describeJob({ job: "export:17", done: 5, total: 80 })?.title, "Export 17");
   assert.equal(describeJob({ job: "pretrain:wrist-v2", done: 1, total: 8 })?.text, "1 / 8 epochs");
   assert.equal(describeJob({ job: "pretrain:wrist-v2", done: 1, total: 8 })?.title, "Pretraining wrist-v2");
+  assert.equal(describeJob({ job: "comparison", done: 12, total: 75 })?.text, "12 / 75 replays");
+  assert.equal(describeJob({ job: "comparison", done: 0, total: 0 })?.title, "Comparing rankings"); // before the first replay ends
 });
 
 test("a job that has not counted yet is starting; a failed one says so and is finished", () => {

@@ -349,3 +349,59 @@ def reanalyse_outdated(project: Project) -> int:
     **Analyse again** all do it this way."""
     with transaction.atomic():
         return queue_images(outdated_images(project))
+
+
+# -- which ranking for this project (workers/tasks/compare_rankings.py) -------------------------
+COMPARE_TASK = "workers.learning.compare_rankings"
+
+
+def comparison_dir(project: Project | int) -> Path:
+    """Where the latest ranking comparison of a project is kept (``summary.json``, ``report.json``,
+    ``report.png``), under ``MEDIA_ROOT``."""
+    pk = project if isinstance(project, int) else project.pk
+    return Path(settings.MEDIA_ROOT) / "rankings" / str(pk)
+
+
+def request_comparison(project: Project, *, requested_by: str = "") -> bool:
+    """Enqueues a ranking comparison on the train queue after commit; False when one is already
+    queued or running for the project (the task clears the flag when it ends)."""
+    from django.core.cache import cache
+
+    from skelex_web.celery import app
+
+    key = f"skelex:compare-pending:{project.pk}"
+    if not cache.add(key, requested_by or "?", timeout=60 * 60):
+        return False
+
+    def send() -> None:
+        try:
+            app.send_task(COMPARE_TASK, args=[project.pk], kwargs={"requested_by": requested_by}, queue="train")
+        except Exception:  # broker down: forget the flag so the next request retries
+            cache.delete(key)
+            logger.exception("could not enqueue a ranking comparison for project %s", project.pk)
+
+    transaction.on_commit(send)
+    return True
+
+
+def comparison_finished(project_id: int) -> None:
+    from django.core.cache import cache
+
+    cache.delete(f"skelex:compare-pending:{project_id}")
+
+
+def comparison_pending(project: Project) -> bool:
+    from django.core.cache import cache
+
+    return cache.get(f"skelex:compare-pending:{project.pk}") is not None
+
+
+def latest_comparison(project: Project) -> dict[str, Any] | None:
+    """The summary of the project's latest ranking comparison (what the project page shows), or
+    None when none has run; an unreadable file reads as none."""
+    path = comparison_dir(project) / "summary.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -24,7 +24,7 @@ from rest_framework.exceptions import ValidationError
 from skelex_web.exports import services as exports
 from skelex_web.exports.models import DatasetVersion, ExportFormat, ImageMode
 from skelex_web.learning import loop
-from skelex_web.learning.services import reanalyse_outdated
+from skelex_web.learning.services import reanalyse_outdated, request_comparison
 from skelex_web.pages.templatetags.flash import at
 from skelex_web.projects import services as projects
 from skelex_web.projects.models import SAMPLING, Membership, Project, Role
@@ -169,6 +169,24 @@ def ranking(request: HttpRequest, project_id: int) -> HttpResponse:
             extra_tags=AT_LEARNING,
         )
     return back
+
+
+@login_required
+@require_POST
+def compare_rankings(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Leads ask which ranking would have saved labels on the project's own labels: the oracle
+    simulation runs on the train queue (``workers.learning.compare_rankings``); nothing changes."""
+    project = _lead_project(request, project_id)
+    if request_comparison(project, requested_by=request.user.get_username()):
+        messages.success(
+            request,
+            "Comparison queued: each ranking replays the labelling of this project's labelled images; "
+            "the result appears here in a few minutes.",
+            extra_tags=AT_LEARNING,
+        )
+    else:
+        messages.info(request, "A comparison is already queued or running.", extra_tags=AT_LEARNING)
+    return redirect(reverse("pages:project-detail", args=[project.pk]) + "#learning")
 
 
 @login_required

@@ -179,7 +179,30 @@ def learning_summary(project: Project) -> dict[str, Any]:
         "outdated": outdated(project).count(),
         "sampling_choices": list(SAMPLING.items()),
         "queue": queue_summary(project),
+        "comparison": comparison_summary(project),
     }
+
+
+def comparison_summary(project: Project) -> dict[str, Any]:
+    """The latest ranking comparison as the page shows it: a table of each ranking's gain over
+    random order per finding (rows: rankings; ``better``/``worse`` when the interval excludes 0)."""
+    from skelex_web.learning.services import comparison_pending, latest_comparison
+
+    latest = latest_comparison(project)
+    out: dict[str, Any] = {"pending": comparison_pending(project), "latest": latest}
+    if latest and latest.get("status") == "done":
+        gains = latest.get("gains") or {}
+        findings = list(gains)
+        rows = []
+        for ranking in latest.get("rankings", []):
+            cells = []
+            for finding in findings:
+                g = gains[finding].get(ranking) or {}
+                verdict = "better" if (g.get("lo") or 0) > 0 else "worse" if (g.get("hi") or 0) < 0 else ""
+                cells.append({**g, "verdict": verdict})
+            rows.append({"ranking": ranking, "cells": cells})
+        out.update(findings=findings, rows=rows)
+    return out
 
 
 def queue_summary(project: Project) -> dict[str, int]:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("projects/<int:project_id>/retrain/", actions.retrain, name="project-retrain"),
     path("projects/<int:project_id>/ranking/", actions.ranking, name="project-ranking"),
     path("projects/<int:project_id>/reanalyse/", actions.reanalyse, name="project-reanalyse"),
+    path("projects/<int:project_id>/compare-rankings/", actions.compare_rankings, name="project-compare-rankings"),
     path("projects/<int:project_id>/export/", actions.export, name="project-export"),
     path("projects/<int:project_id>/members/", actions.members, name="project-members"),
     path("projects/<int:project_id>/worklist/", views.worklist, name="worklist"),

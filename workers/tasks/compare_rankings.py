@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -31,7 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from celery import shared_task
 from scipy import stats
+
+logger = logging.getLogger(__name__)
 
 # The platform's rankings, in the order the project page lists them (projects.models.SAMPLING).
 RANKINGS = ("hybrid", "entropy", "margin", "ensemble", "kcenter", "random")
@@ -43,7 +47,9 @@ class NotEnoughLabels(ValueError):
     """The project cannot be compared yet; the message says what it lacks."""
 
 
-def project_data(project: Any, log: Callable[[str], None] = lambda s: None) -> tuple[np.ndarray, Any, dict, list[str]]:
+def project_data(
+    project: Any, log: Callable[[str], None] = lambda s: None, max_images: int | None = None
+) -> tuple[np.ndarray, Any, dict, list[str]]:
     """The labelled images' embeddings, the schema of the findings to compare, their targets, and
     notes on what was left out (as ``(emb [N, D], schema, targets, notes)``).
 
@@ -66,6 +72,10 @@ def project_data(project: Any, log: Callable[[str], None] = lambda s: None) -> t
             f"project {project.slug!r} has {len(rows)} labelled images with embeddings; comparing rankings "
             f"needs at least {MIN_LABELLED} (a test split of 30% must hold enough answers of each finding)"
         )
+    if max_images and len(rows) > max_images:
+        keep = np.sort(np.random.default_rng(0).choice(len(rows), size=max_images, replace=False))
+        notes.append(f"compared on {max_images} of the {len(rows)} labelled images, drawn at random")
+        rows = [rows[k] for k in keep]
     schema = Schema.from_dict({"heads": project.label_schema.get("heads", [])})
     targets = encode_answers(schema, [answers[r[0]] for r in rows])
     kept = []
@@ -176,13 +186,19 @@ def recommend(gains: dict[str, dict[str, dict[str, float | None]]]) -> dict[str,
 
 
 def compare(
-    project: Any, *, settings: Any = None, log: Callable[[str], None] = lambda s: None, **overrides: Any
+    project: Any,
+    *,
+    settings: Any = None,
+    log: Callable[[str], None] = lambda s: None,
+    max_images: int | None = None,
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Runs the comparison; returns the ``simulate-al`` report plus ``gains``, ``recommendation``,
-    ``notes`` and ``project``."""
+    ``notes`` and ``project``. ``max_images``: compare on that many labelled images at most
+    (drawn at random), to bound the time."""
     from workers.ml.simulate_al import simulate
 
-    emb, schema, targets, notes = project_data(project, log)
+    emb, schema, targets, notes = project_data(project, log, max_images)
     settings = settings or default_settings(len(emb), **overrides)
     t0 = time.perf_counter()
     report = simulate(emb, targets, schema, settings, log=log)
@@ -194,6 +210,94 @@ def compare(
     report["notes"] = notes
     report["project"] = {"slug": project.slug, "current_ranking": str(project.setting("sampling") or "hybrid")}
     return report
+
+
+# What the project page's button compares: the ensemble trains five models a round, about five
+# times the cost of the others, so it is left to the command (``--strategies``); and at most this
+# many labelled images, so that a comparison on the train queue takes minutes, not hours.
+PAGE_RANKINGS = ("hybrid", "entropy", "margin", "kcenter", "random")
+PAGE_MAX_IMAGES = 600
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Whole or not at all: the page may read the file while it is written."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def summary_of(report: dict[str, Any], requested_by: str = "") -> dict[str, Any]:
+    """What the project page shows of a comparison (``summary.json``)."""
+    from django.utils import timezone
+
+    s = report["settings"]
+    return {
+        "status": "done",
+        "finished_at": timezone.now().isoformat(timespec="seconds"),
+        "requested_by": requested_by,
+        "n_labelled": s["n_labelled"],
+        "settings": {k: s[k] for k in ("splits", "seeds", "initial", "budget", "rounds", "seconds")},
+        "rankings": [r for r in s["strategies"] if r != "random"],
+        "gains": report["gains"],
+        "recommendation": report["recommendation"],
+        "notes": report["notes"],
+    }
+
+
+@shared_task(name="workers.learning.compare_rankings")
+def compare_task(project_id: int, requested_by: str = "", options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The project page's **Compare rankings**: runs :func:`compare` on the train queue with
+    ``PAGE_RANKINGS`` and ``PAGE_MAX_IMAGES`` (``options`` overrides them and the simulation
+    settings), reports progress on the project's live channel (``job.progress``, job
+    ``comparison``) and keeps ``summary.json``, ``report.json`` and ``report.png`` in
+    ``services.comparison_dir``. A project that cannot be compared yet gets a summary saying why."""
+    from django.utils import timezone
+
+    from skelex_web import events
+    from skelex_web.learning.services import comparison_dir, comparison_finished
+    from skelex_web.projects.models import Project
+
+    options = dict(options or {})
+    try:
+        project = Project.objects.filter(pk=project_id).first()
+        if project is None:
+            return {"status": "skipped", "reason": "project deleted"}
+        out = comparison_dir(project)
+        out.mkdir(parents=True, exist_ok=True)
+        strategies = tuple(options.pop("strategies", PAGE_RANKINGS))
+        max_images = options.pop("max_images", PAGE_MAX_IMAGES)
+        done = [0]
+
+        def progress(line: str) -> None:
+            if line.startswith("split ") and " seed " in line:
+                done[0] += 1
+                total = (options.get("splits") or 3) * (options.get("seeds") or 5) * len(strategies)
+                events.publish(project_id, "job.progress", {"job": "comparison", "done": done[0], "total": total})
+
+        events.publish(project_id, "job.progress", {"job": "comparison", "done": 0, "total": 0})
+        try:
+            report = compare(project, strategies=strategies, max_images=max_images, log=progress, **options)
+        except NotEnoughLabels as exc:
+            summary = {
+                "status": "refused",
+                "finished_at": timezone.now().isoformat(timespec="seconds"),
+                "requested_by": requested_by,
+                "error": str(exc),
+            }
+            _write_json(out / "summary.json", summary)
+            events.publish(project_id, "job.progress", {"job": "comparison", "done": 1, "total": 1})
+            return summary
+        from workers.ml.cli_simulate_al import plot
+
+        _write_json(out / "report.json", report)
+        plot(report, out / "report.png")
+        summary = summary_of(report, requested_by)
+        _write_json(out / "summary.json", summary)
+        events.publish(project_id, "job.progress", {"job": "comparison", "done": done[0], "total": done[0]})
+        logger.info("ranking comparison of project %s: %s", project_id, summary["recommendation"]["text"])
+        return {k: summary[k] for k in ("status", "n_labelled", "recommendation")}
+    finally:
+        comparison_finished(project_id)
 
 
 def gains_table(gains: dict[str, dict[str, dict[str, float | None]]]) -> str:

@@ -24,6 +24,7 @@ export function describeJob(payload) {
     analysis: ["Analysis", "images analysed"],
     retrain: ["Training round", "steps"],
     ranking: ["Ordering the queue", "steps"],
+    comparison: ["Comparing rankings", "replays"],
     export: [`Export ${name}`, "files"],
     pretrain: [`Pretraining ${name}`, "epochs"],
   };

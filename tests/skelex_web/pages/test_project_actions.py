@@ -139,7 +139,16 @@ def test_the_project_page_marks_each_live_region_once_and_loads_its_live_script(
     lead = browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
     names = re.findall(r'data-live="([a-z-]+)"', lead)
     assert len(names) == len(set(names))
-    assert set(names) == {"progress", "uploads", "suggestions", "by-user", "learning", "rounds", "exports"}
+    assert set(names) == {
+        "progress",
+        "uploads",
+        "suggestions",
+        "by-user",
+        "learning",
+        "comparison",
+        "rounds",
+        "exports",
+    }
     script = re.search(r'<script type="module" src="([^"]+)" data-project="(\d+)">', lead)
     assert script and script.group(2) == str(project.pk)
     assert re.fullmatch(r"/static/frontend/project/live\.js\?v=[0-9a-f]+", script.group(1))
@@ -150,6 +159,7 @@ def test_the_project_page_marks_each_live_region_once_and_loads_its_live_script(
         "suggestions",
         "by-user",
         "learning",
+        "comparison",
         "rounds",
     }
 
@@ -240,3 +250,24 @@ def test_images_analysed_with_earlier_settings_are_shown_and_a_lead_has_them_ana
     assert set(Image.objects.filter(pk__in=[i.pk for i in old]).values_list("status", flat=True)) == {"queued"}
     again = lead.post(f"/projects/{project.pk}/reanalyse/", follow=True)
     assert "Every analysed image is up to date" in again.content.decode()
+
+
+def test_a_lead_asks_which_ranking_would_have_saved_labels(
+    project: Any, browser_for: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    lead = browser_for("lead")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = lead.post(f"/projects/{project.pk}/compare-rankings/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/projects/{project.pk}/#learning"
+    page = response.content.decode()
+    assert messages_at(page)["learning"][0].startswith("Comparison queued")
+    assert sent_tasks == [("workers.learning.compare_rankings", [project.pk])]
+    assert 'data-testid="comparison-pending"' in page
+    assert re.search(r"<button type=\"submit\" disabled>Compare rankings on our labels</button>", page)
+    # One at a time per project; leads only.
+    with django_capture_on_commit_callbacks(execute=True):
+        again = lead.post(f"/projects/{project.pk}/compare-rankings/", follow=True)
+    assert messages_at(again.content.decode()) == {"learning": ["A comparison is already queued or running."]}
+    assert len(sent_tasks) == 1
+    assert browser_for("annotator").post(f"/projects/{project.pk}/compare-rankings/").status_code == 403
+    assert browser_for("outsider").post(f"/projects/{project.pk}/compare-rankings/").status_code == 404

@@ -161,3 +161,51 @@ def test_the_command_names_unknown_projects_and_rankings(db: Any, capsys: pytest
         "unknown ranking uncertainty; one of hybrid, entropy, margin, ensemble, kcenter, random"
         in capsys.readouterr().err
     )
+
+
+def _page(project: Any, user: Any) -> str:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.get(f"/projects/{project.pk}/").content.decode()
+
+
+def test_the_page_s_comparison_runs_on_the_train_queue_and_its_result_is_shown_to_every_member(
+    labelled: list[Image], project: Any, personas: Any, media_root: Path
+) -> None:
+    from django.core.cache import cache
+
+    from skelex_web.learning.services import comparison_dir
+    from workers.tasks.compare_rankings import compare_task
+
+    cache.set(f"skelex:compare-pending:{project.pk}", "lena")  # what the page's button left
+    summary = compare_task(project.pk, "lena", options={"seeds": 2, "splits": 1, "rounds": 4, "bootstrap": 0})
+    assert summary["status"] == "done" and summary["n_labelled"] == 120
+    assert cache.get(f"skelex:compare-pending:{project.pk}") is None  # another may be asked for
+    out = comparison_dir(project)
+    assert {p.name for p in out.iterdir()} == {"summary.json", "report.json", "report.png"}
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["rankings"] == ["hybrid", "entropy", "margin", "kcenter"]  # the ensemble is the command's
+
+    page = _page(project, personas["annotator"])
+    assert "Which ranking for this project" in page and summary["recommendation"]["text"] in page
+    assert "120 labelled images, 1 test splits &times; 2 seeds" in page
+    table = page[page.index('data-testid="comparison-table"') :]
+    assert "Gain vs random: abnormal" in table and "Gain vs random: implant" not in table
+    assert "implant: left out, fewer than 10 answers in two classes (no 117, yes 3)" in page
+    assert "Compare rankings on our labels" not in page  # the button is for leads
+    assert "Compare rankings on our labels" in _page(project, personas["lead"])
+
+
+def test_a_project_the_page_cannot_compare_yet_is_told_why(
+    labelled: list[Image], project: Any, personas: Any, media_root: Path
+) -> None:
+    from skelex_web.labeling.models import Annotation
+    from workers.tasks.compare_rankings import compare_task
+
+    Annotation.objects.filter(image__in=labelled[60:]).update(is_deleted=True)
+    assert compare_task(project.pk, "lena")["status"] == "refused"
+    page = _page(project, personas["lead"])
+    assert "Rankings not compared" in page and "has 60 labelled images with embeddings" in page
+    assert "Which ranking for this project" not in page
