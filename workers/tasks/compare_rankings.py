@@ -275,18 +275,26 @@ def compare_task(project_id: int, requested_by: str = "", options: dict[str, Any
                 events.publish(project_id, "job.progress", {"job": "comparison", "done": done[0], "total": total})
 
         events.publish(project_id, "job.progress", {"job": "comparison", "done": 0, "total": 0})
+
+        def stopped(status: str, error: str) -> dict[str, Any]:
+            summary = {
+                "status": status,
+                "finished_at": timezone.now().isoformat(timespec="seconds"),
+                "requested_by": requested_by,
+                "error": error,
+            }
+            _write_json(out / "summary.json", summary)
+            state = {"state": "failed"} if status == "failed" else {}
+            events.publish(project_id, "job.progress", {"job": "comparison", "done": 1, "total": 1, **state})
+            return summary
+
         try:
             report = compare(project, strategies=strategies, max_images=max_images, log=progress, **options)
         except NotEnoughLabels as exc:
-            summary = {
-                "status": "refused",
-                "finished_at": timezone.now().isoformat(timespec="seconds"),
-                "requested_by": requested_by,
-                "error": str(exc),
-            }
-            _write_json(out / "summary.json", summary)
-            events.publish(project_id, "job.progress", {"job": "comparison", "done": 1, "total": 1})
-            return summary
+            return stopped("refused", str(exc))
+        except Exception as exc:
+            stopped("failed", f"the comparison stopped with an error ({type(exc).__name__}); the worker's log has it")
+            raise
         from workers.ml.cli_simulate_al import plot
 
         _write_json(out / "report.json", report)

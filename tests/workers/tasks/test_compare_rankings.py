@@ -209,3 +209,22 @@ def test_a_project_the_page_cannot_compare_yet_is_told_why(
     page = _page(project, personas["lead"])
     assert "Rankings not compared" in page and "has 60 labelled images with embeddings" in page
     assert "Which ranking for this project" not in page
+
+
+def test_a_comparison_that_fails_says_so_on_the_page_and_can_be_asked_for_again(
+    labelled: list[Image], project: Any, personas: Any, media_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.cache import cache
+
+    from workers.tasks.compare_rankings import compare_task
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(compare_rankings, "compare", broken)
+    cache.set(f"skelex:compare-pending:{project.pk}", "lena")
+    with pytest.raises(MemoryError):
+        compare_task(project.pk, "lena")
+    assert cache.get(f"skelex:compare-pending:{project.pk}") is None
+    page = _page(project, personas["lead"])
+    assert "Rankings not compared" in page and "stopped with an error (MemoryError)" in page
