@@ -271,3 +271,44 @@ def test_a_lead_asks_which_ranking_would_have_saved_labels(
     assert len(sent_tasks) == 1
     assert browser_for("annotator").post(f"/projects/{project.pk}/compare-rankings/").status_code == 403
     assert browser_for("outsider").post(f"/projects/{project.pk}/compare-rankings/").status_code == 404
+
+
+def test_a_clear_recommendation_offers_leads_its_ranking_in_one_click(
+    project: Any, browser_for: Any, settings: Any, tmp_path: Any
+) -> None:
+    import json
+
+    from skelex_web.learning.services import comparison_dir
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    comparison_dir(project).mkdir(parents=True)
+    gains = {
+        "abnormal": {
+            "kcenter": {"gain": 0.03, "lo": 0.01, "hi": 0.05},
+            "hybrid": {"gain": -0.01, "lo": -0.03, "hi": 0.01},
+        }
+    }
+    summary = {
+        "status": "done", "finished_at": "2026-11-29T17:41:24+00:00", "requested_by": "lena", "n_labelled": 240,
+        "settings": {"splits": 3, "seeds": 5, "initial": 10, "budget": 5, "rounds": 31, "seconds": 230.0},
+        "rankings": ["hybrid", "kcenter"], "gains": gains, "notes": [],
+        "recommendation": {"ranking": "kcenter", "clear": True, "text": "kcenter learned fastest on our labels"},
+    }  # fmt: skip
+    (comparison_dir(project) / "summary.json").write_text(json.dumps(summary))
+    page = browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
+    assert "kcenter learned fastest on our labels" in page
+    assert re.search(r'<td class="num better">0.030 \[0.010, 0.050\]</td>', page)
+    form = re.search(r'data-testid="use-recommended">.*?</form>', page, re.S)
+    assert form and 'name="sampling" value="kcenter"' in form.group(0)
+    assert (
+        'data-testid="use-recommended"' not in browser_for("annotator").get(f"/projects/{project.pk}/").content.decode()
+    )
+    # Not offered when the evidence is not clear, nor when the queue is ranked that way already.
+    (comparison_dir(project) / "summary.json").write_text(
+        json.dumps({**summary, "recommendation": {**summary["recommendation"], "clear": False}})
+    )
+    assert 'data-testid="use-recommended"' not in browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
+    (comparison_dir(project) / "summary.json").write_text(json.dumps(summary))
+    project.settings = {**project.settings, "sampling": "kcenter"}
+    project.save()
+    assert 'data-testid="use-recommended"' not in browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
