@@ -22,6 +22,7 @@ from skelex_web.studies.serializers import ImageSerializer
 
 from . import loop
 from .plots import learning_curve_svg
+from .services import comparison_pending, latest_comparison, request_comparison
 
 # The viewer remembers up to 500 images passed over; more is not a queue request but a payload.
 MAX_SKIP = 1000
@@ -146,6 +147,29 @@ class ClaimView(APIView):
                 return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
         loop.release(image, request.user, at=at)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RankingComparisonView(APIView):
+    """Which ranking would have saved labels on the project's own labels (``docs/active-learning.md``).
+
+    GET (members): ``{"pending": bool, "latest": summary or null}``, the latest comparison's
+    recommendation and each ranking's gain over random order per finding. POST (leads): queue one
+    on the train queue; 202 with ``queued`` false when one is already queued or running.
+    """
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, project_id: int) -> Response:
+        project = get_project_for(request.user, project_id)
+        return Response({"pending": comparison_pending(project), "latest": latest_comparison(project)})
+
+    @extend_schema(
+        request=None,
+        responses={202: inline_serializer("ComparisonQueued", {"queued": serializers.BooleanField()})},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = get_project_for(request.user, project_id, Role.LEAD)
+        queued = request_comparison(project, requested_by=request.user.username)
+        return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
 
 
 class LearningCurveView(APIView):

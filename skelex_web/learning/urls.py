@@ -8,7 +8,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .api import ModelVersionViewSet
-from .api_loop import ClaimView, LearningCurveView, QueueNextView, QueueView, RetrainView
+from .api_loop import ClaimView, LearningCurveView, QueueNextView, QueueView, RankingComparisonView, RetrainView
 
 router = SimpleRouter()
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
@@ -17,6 +17,11 @@ urlpatterns: list[Any] = [
     path("projects/<int:project_id>/queue/", QueueView.as_view(), name="project-queue"),
     path("projects/<int:project_id>/queue/next/", QueueNextView.as_view(), name="project-queue-next"),
     path("projects/<int:project_id>/learning-curve/", LearningCurveView.as_view(), name="project-learning-curve"),
+    path(
+        "projects/<int:project_id>/ranking-comparison/",
+        RankingComparisonView.as_view(),
+        name="project-ranking-comparison",
+    ),
     path("images/<int:image_id>/claim/", ClaimView.as_view(), name="image-claim"),
     *router.urls,
 ]

@@ -55,6 +55,8 @@ OPS = [
     Op("claim image", "post", "/api/images/{image}/claim/", Role.ANNOTATOR),
     Op("read queue", "get", "/api/projects/{project}/queue/", Role.VIEWER),
     Op("learning curve", "get", "/api/projects/{project}/learning-curve/", Role.VIEWER),
+    Op("ranking comparison", "get", "/api/projects/{project}/ranking-comparison/", Role.VIEWER),
+    Op("compare rankings", "post", "/api/projects/{project}/ranking-comparison/", Role.LEAD),
     Op("list upload jobs", "get", "/api/projects/{project}/images/uploads/", Role.VIEWER),
 ]
 PEOPLE = ["lead", "reviewer", "annotator", "viewer", "outsider"]

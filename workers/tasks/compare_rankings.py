@@ -265,6 +265,11 @@ def compare_task(project_id: int, requested_by: str = "", options: dict[str, Any
         out = comparison_dir(project)
         out.mkdir(parents=True, exist_ok=True)
         strategies = tuple(options.pop("strategies", PAGE_RANKINGS))
+        current = str(project.setting("sampling") or "hybrid")
+        if current in RANKINGS and current not in strategies:  # the ranking in use is always compared
+            strategies = (
+                (*strategies[:-1], current, strategies[-1]) if strategies[-1] == "random" else (*strategies, current)
+            )
         max_images = options.pop("max_images", PAGE_MAX_IMAGES)
         done = [0]
 

@@ -228,3 +228,39 @@ def test_a_comparison_that_fails_says_so_on_the_page_and_can_be_asked_for_again(
     assert cache.get(f"skelex:compare-pending:{project.pk}") is None
     page = _page(project, personas["lead"])
     assert "Rankings not compared" in page and "stopped with an error (MemoryError)" in page
+
+
+def test_the_ranking_a_project_uses_is_always_among_those_compared(
+    labelled: list[Image], project: Any, media_root: Path
+) -> None:
+    from skelex_web.learning.services import latest_comparison
+    from workers.tasks.compare_rankings import compare_task
+
+    project.settings = {**project.settings, "sampling": "ensemble"}
+    project.save()
+    compare_task(project.pk, "lena", options={"seeds": 2, "splits": 1, "rounds": 2, "bootstrap": 0})
+    assert latest_comparison(project)["rankings"] == ["hybrid", "entropy", "margin", "kcenter", "ensemble"]
+
+
+def test_the_comparison_api_serves_members_and_takes_requests_from_leads(
+    labelled: list[Image], project: Any, client_for: Any, sent_tasks: list, media_root: Path,
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    from workers.tasks.compare_rankings import compare_task
+
+    url = f"/api/projects/{project.pk}/ranking-comparison/"
+    assert client_for("annotator").get(url).json() == {"pending": False, "latest": None}
+    assert client_for("annotator").post(url).status_code == 403
+    assert client_for("outsider").get(url).status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for("lead").post(url)
+    assert response.status_code == 202 and response.json() == {"queued": True}
+    assert sent_tasks == [("workers.learning.compare_rankings", [project.pk])]
+    assert client_for("lead").post(url).json() == {"queued": False}
+    assert client_for("viewer").get(url).json()["pending"] is True
+
+    compare_task(project.pk, "lena", options={"seeds": 2, "splits": 1, "rounds": 2, "bootstrap": 0})
+    body = client_for("viewer").get(url).json()
+    assert body["pending"] is False and body["latest"]["status"] == "done"
+    assert set(body["latest"]["gains"]["abnormal"]) == {"hybrid", "entropy", "margin", "kcenter"}
+    assert body["latest"]["recommendation"]["ranking"] in {"hybrid", "entropy", "margin", "kcenter"}
