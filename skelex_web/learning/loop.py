@@ -51,21 +51,30 @@ def request_retrain(project: Project, *, reason: str, rank_only: bool = False) -
     ``rank_only``: the round may reuse the latest heads instead of training new ones when no label
     changed since (to rank newly analysed images, see :func:`on_images_analysed`).
     """
-    key = f"skelex:retrain-pending:{project.pk}"
-    if not cache.add(key, reason, timeout=15 * 60):
-        return False
     kwargs: dict[str, Any] = {"reason": reason}
     if rank_only:
         kwargs["rank_only"] = True
+    key = f"skelex:retrain-pending:{project.pk}"
+    return enqueue_once(key, reason, RETRAIN_TASK, [project.pk], kwargs, timeout=15 * 60, what="a retrain")
+
+
+def enqueue_once(
+    key: str, value: str, task: str, args: list[Any], kwargs: dict[str, Any], *, timeout: int, what: str
+) -> bool:
+    """Sends ``task`` to the train queue when the transaction commits, unless ``key`` (a pending
+    flag in the cache, kept ``timeout`` seconds or until the task clears it) is already set: then
+    False. A broker that cannot be reached clears the flag, so the next request retries."""
+    if not cache.add(key, value, timeout=timeout):
+        return False
 
     def send() -> None:
         from skelex_web.celery import app
 
         try:
-            app.send_task(RETRAIN_TASK, args=[project.pk], kwargs=kwargs, queue="train")
-        except Exception:  # broker down: forget the pending flag so the next label retries
+            app.send_task(task, args=args, kwargs=kwargs, queue="train")
+        except Exception:
             cache.delete(key)
-            logger.exception("could not enqueue a retrain for project %s", project.pk)
+            logger.exception("could not enqueue %s (%s)", what, key)
 
     transaction.on_commit(send)
     return True

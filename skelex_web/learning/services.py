@@ -365,23 +365,11 @@ def comparison_dir(project: Project | int) -> Path:
 def request_comparison(project: Project, *, requested_by: str = "") -> bool:
     """Enqueues a ranking comparison on the train queue after commit; False when one is already
     queued or running for the project (the task clears the flag when it ends)."""
-    from django.core.cache import cache
-
-    from skelex_web.celery import app
+    from .loop import enqueue_once
 
     key = f"skelex:compare-pending:{project.pk}"
-    if not cache.add(key, requested_by or "?", timeout=60 * 60):
-        return False
-
-    def send() -> None:
-        try:
-            app.send_task(COMPARE_TASK, args=[project.pk], kwargs={"requested_by": requested_by}, queue="train")
-        except Exception:  # broker down: forget the flag so the next request retries
-            cache.delete(key)
-            logger.exception("could not enqueue a ranking comparison for project %s", project.pk)
-
-    transaction.on_commit(send)
-    return True
+    kwargs = {"requested_by": requested_by}
+    return enqueue_once(key, requested_by or "?", COMPARE_TASK, [project.pk], kwargs, timeout=3600, what="a comparison")
 
 
 def comparison_finished(project_id: int) -> None:

@@ -447,3 +447,31 @@ def test_after_a_re_analysis_the_heads_are_retrained_on_the_new_embeddings_witho
     assert summary["readout"] == current and summary["n_labelled"] == 15
     assert "25 images have embeddings of another kind" in summary["left_out"]
     assert loop.heads_outdated(project) is None
+
+
+@pytest.mark.parametrize("ask", ["retrain", "comparison"])
+def test_a_request_the_broker_refuses_can_be_made_again(
+    project: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any, ask: str
+) -> None:
+    from kombu.exceptions import OperationalError
+
+    from skelex_web.celery import app
+    from skelex_web.learning.services import request_comparison
+
+    request = {"retrain": lambda: loop.request_retrain(project, reason="on demand"),
+               "comparison": lambda: request_comparison(project, requested_by="lena")}[ask]  # fmt: skip
+    cache.clear()
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(app, "send_task", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert request()  # accepted; the send fails after commit
+    sent: list[str] = []
+    monkeypatch.setattr(app, "send_task", lambda name, *a, **kw: sent.append(name))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert request()  # not refused as "already pending"
+    assert len(sent) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert not request()  # now it is pending
