@@ -145,3 +145,29 @@ def test_closing_the_viewer_hands_the_image_back_to_the_queue_at_once(own_app: L
     ana_ctx.close()
     rui_ctx.close()
     assert errors == []
+
+
+def test_a_window_still_on_the_image_keeps_it_when_another_of_the_same_user_closes(
+    own_app: LiveApp, browser: Any
+) -> None:
+    big = own_app.ids["big"]
+    rows(own_app.db, "update studies_image set claimed_by_id=null, claimed_at=null")
+    errors: list[str] = []
+    ana_ctx, ana = signed_in_page(browser, own_app, "ana", errors, (1400, 900))
+    _label_next(ana, own_app)
+    assert _image_of(own_app, ana.url) == big
+    # The same annotator opens the image in a second window, side by side (both visible).
+    second = ana_ctx.new_page()
+    second.set_viewport_size({"width": 1400, "height": 900})
+    second.goto(ana.url)
+    second.wait_for_function(READY, timeout=20000)
+
+    # The second window, which made the latest claim, closes and hands it back; the first, still on
+    # the image, claims it again at once instead of at its next renewal minutes later, so the queue
+    # cannot hand the image to someone else meanwhile.
+    second.close(run_before_unload=True)
+    ana.wait_for_timeout(2000)
+    assert _holder(own_app, big) == own_app.ids["users"]["ana"]
+
+    ana_ctx.close()
+    assert errors == []

@@ -245,8 +245,9 @@ const act = makeActions({ store, history, config, autosave, setTool, applyPreset
 if (config.claim_url) {
   let holder = /** @type {string|null} */ (config.open_elsewhere ?? null);
   let claimedAt = /** @type {string|null} */ (config.claimed_at ?? null);
-  const renew = async () => {
-    if (document.visibilityState !== "visible") return;
+  /** @param {boolean} [always] also from a hidden tab (another of this browser's viewers left the image) */
+  const renew = async (always = false) => {
+    if (!always && document.visibilityState !== "visible") return;
     const reply = await refreshClaim(request, config.claim_url);
     if (!reply) return; // offline or refused: try again at the next renewal
     claimedAt = reply.at;
@@ -262,9 +263,17 @@ if (config.claim_url) {
   // of holding it from the other annotators until the claim lapses 10 minutes later. Only the claim
   // this viewer made: a reload's new page has claimed the image again before this one goes, and
   // keeps it. A page restored from the back-forward cache claims it again.
+  // Another tab or window of this browser on the same image (same user) claims it again when this
+  // one leaves: the release would otherwise leave an image open there unclaimed until its next
+  // renewal, free for the queue to hand to someone else.
+  const tabs = "BroadcastChannel" in window ? new BroadcastChannel("skelex-viewer-claims") : null;
+  tabs?.addEventListener("message", (e) => {
+    if (e.data?.left === config.claim_url) void renew(true);
+  });
   window.addEventListener("pagehide", () => {
     const url = releaseUrl(config.claim_url, holder, claimedAt);
     if (url) sendOnLeave("DELETE", url);
+    tabs?.postMessage({ left: config.claim_url });
   });
   window.addEventListener("pageshow", (e) => {
     if (e.persisted) void renew();
