@@ -392,4 +392,7 @@ def latest_comparison(project: Project) -> dict[str, Any] | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    data["has_plot"] = data.get("status") == "done" and (path.parent / "report.png").is_file()
+    return data

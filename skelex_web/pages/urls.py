@@ -18,6 +18,7 @@ urlpatterns = [
     path("projects/<int:project_id>/ranking/", actions.ranking, name="project-ranking"),
     path("projects/<int:project_id>/reanalyse/", actions.reanalyse, name="project-reanalyse"),
     path("projects/<int:project_id>/compare-rankings/", actions.compare_rankings, name="project-compare-rankings"),
+    path("projects/<int:project_id>/compare-rankings.png", views.comparison_plot, name="project-comparison-plot"),
     path("projects/<int:project_id>/export/", actions.export, name="project-export"),
     path("projects/<int:project_id>/members/", actions.members, name="project-members"),
     path("projects/<int:project_id>/worklist/", views.worklist, name="worklist"),

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 from django.urls import reverse
@@ -101,6 +101,20 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             else None,
         },
     )
+
+
+@login_required
+def comparison_plot(request: HttpRequest, project_id: int) -> FileResponse:
+    """The latest ranking comparison's plot (learning curves per ranking, gains over random), for
+    every member; 404 while there is none."""
+    from skelex_web.learning.services import comparison_dir
+
+    path = comparison_dir(_project(request, project_id)) / "report.png"
+    if not path.is_file():
+        raise Http404("No ranking comparison yet.")
+    response = FileResponse(path.open("rb"), content_type="image/png")
+    response["Cache-Control"] = "private, no-cache"  # a new comparison replaces it under the same URL
+    return response
 
 
 @login_required

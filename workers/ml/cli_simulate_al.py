@@ -259,25 +259,7 @@ def plot(report: dict, path: Path) -> None:
         gridspec_kw={"height_ratios": [4, 2.2][:rows]},
     )
     for ax, head in zip(axes[0], heads):
-        entry = report["heads"][head]
-        for name, s in entry["strategies"].items():
-            c = np.array([[np.nan if v is None else v for v in row] for row in s["curve"]], dtype=float)
-            ax.plot(c[:, 0], c[:, 1], label=name)
-            ax.fill_between(c[:, 0], c[:, 2], c[:, 3], alpha=0.15)
-        if entry["full_data_auroc"] is not None:
-            several = "full_data_auroc_splits" in entry
-            ax.axhline(
-                entry["full_data_auroc"],
-                color="k",
-                lw=0.8,
-                ls="--",
-                label="all pool labels" + (" (mean of splits)" if several else ""),
-            )
-            ax.axhline(0.95 * entry["full_data_auroc"], color="grey", lw=0.8, ls=":", label="95% of that")
-        ax.set_title(head)
-        ax.set_xlabel("labelled images")
-        ax.set_ylabel("test AUROC")
-        ax.legend(fontsize=8)
+        plot_curves(ax, head, report["heads"][head])
     if with_ci:
         for ax, head in zip(axes[1], heads):
             plot_ratios(ax, report["heads"][head]["strategies"])
@@ -291,6 +273,24 @@ def plot(report: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_curves(ax: Any, head: str, entry: dict) -> None:
+    """One head's panel: mean test AUROC vs labels with the 95% band per strategy, and the
+    full-data AUROC with its 95% line."""
+    for name, s in entry["strategies"].items():
+        c = np.array([[np.nan if v is None else v for v in row] for row in s["curve"]], dtype=float)
+        ax.plot(c[:, 0], c[:, 1], label=name)
+        ax.fill_between(c[:, 0], c[:, 2], c[:, 3], alpha=0.15)
+    if entry["full_data_auroc"] is not None:
+        several = "full_data_auroc_splits" in entry
+        label = "all pool labels" + (" (mean of splits)" if several else "")
+        ax.axhline(entry["full_data_auroc"], color="k", lw=0.8, ls="--", label=label)
+        ax.axhline(0.95 * entry["full_data_auroc"], color="grey", lw=0.8, ls=":", label="95% of that")
+    ax.set_title(head)
+    ax.set_xlabel("labelled images")
+    ax.set_ylabel("test AUROC")
+    ax.legend(fontsize=8)
 
 
 def plot_ratios(ax: Any, strategies: dict) -> None:

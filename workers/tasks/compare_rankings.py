@@ -300,10 +300,8 @@ def compare_task(project_id: int, requested_by: str = "", options: dict[str, Any
         except Exception as exc:
             stopped("failed", f"the comparison stopped with an error ({type(exc).__name__}); the worker's log has it")
             raise
-        from workers.ml.cli_simulate_al import plot
-
         _write_json(out / "report.json", report)
-        plot(report, out / "report.png")
+        plot_comparison(report, out / "report.png")
         summary = summary_of(report, requested_by)
         _write_json(out / "summary.json", summary)
         events.publish(project_id, "job.progress", {"job": "comparison", "done": done[0], "total": done[0]})
@@ -311,6 +309,48 @@ def compare_task(project_id: int, requested_by: str = "", options: dict[str, Any
         return {k: summary[k] for k in ("status", "n_labelled", "recommendation")}
     finally:
         comparison_finished(project_id)
+
+
+def plot_comparison(report: dict[str, Any], path: Path) -> None:
+    """Top row: each finding's learning curves per ranking (as ``simulate-al``). Bottom row: each
+    ranking's gain over random order with its 95% interval, against 0 (what the recommendation
+    reads)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from workers.ml.cli_simulate_al import plot_curves
+
+    heads = list(report["heads"])
+    fig, axes = plt.subplots(
+        2, len(heads), figsize=(5 * len(heads), 6.2), squeeze=False, gridspec_kw={"height_ratios": [4, 2.2]}
+    )
+    for ax, head in zip(axes[0], heads):
+        plot_curves(ax, head, report["heads"][head])
+    for ax, head in zip(axes[1], heads):
+        gains = report["gains"].get(head, {})
+        names = list(gains)
+        for y, name in enumerate(names):
+            g = gains[name]
+            if g["gain"] is None:
+                continue
+            colour = "C2" if g["lo"] > 0 else "C3" if g["hi"] < 0 else "C0"
+            ax.plot([g["lo"], g["hi"]], [y, y], color=colour, lw=2)
+            ax.plot([g["gain"]], [y], "o", color="k", ms=4)
+        ax.axvline(0.0, color="grey", lw=0.8, ls=":")
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.set_ylim(-0.6, len(names) - 0.4)
+        ax.set_xlabel("gain over random: mean AUROC over the range (95% CI)")
+    s = report["settings"]
+    fig.suptitle(
+        f"{s['n_labelled']} labelled images; {s['splits']} test splits x {s['seeds']} seeds; "
+        f"{s['initial']} initial labels, {s['budget']} per round",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def gains_table(gains: dict[str, dict[str, dict[str, float | None]]]) -> str:
@@ -361,7 +401,6 @@ def main(argv: list[str] | None = None) -> int:
     except NotEnoughLabels as exc:
         print(f"compare_rankings: {exc}", file=sys.stderr)
         return 2
-    from workers.ml.cli_simulate_al import plot
     from workers.ml.simulate_al import table
 
     for note in report["notes"]:
@@ -381,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "report.json").write_text(json.dumps(report, indent=1))
-        plot(report, args.out / "report.png")
+        plot_comparison(report, args.out / "report.png")
         print(f"wrote {args.out / 'report.json'} and {args.out / 'report.png'}")
     return 0
 

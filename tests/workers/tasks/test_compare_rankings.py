@@ -163,12 +163,16 @@ def test_the_command_names_unknown_projects_and_rankings(db: Any, capsys: pytest
     )
 
 
-def _page(project: Any, user: Any) -> str:
+def _client(user: Any) -> Any:
     from django.test import Client
 
     client = Client()
     client.force_login(user)
-    return client.get(f"/projects/{project.pk}/").content.decode()
+    return client
+
+
+def _page(project: Any, user: Any) -> str:
+    return _client(user).get(f"/projects/{project.pk}/").content.decode()
 
 
 def test_the_page_s_comparison_runs_on_the_train_queue_and_its_result_is_shown_to_every_member(
@@ -196,6 +200,12 @@ def test_the_page_s_comparison_runs_on_the_train_queue_and_its_result_is_shown_t
     assert "implant: left out, fewer than 10 answers in two classes (no 117, yes 3)" in page
     assert "Compare rankings on our labels" not in page  # the button is for leads
     assert "Compare rankings on our labels" in _page(project, personas["lead"])
+    # The plot, for members only.
+    assert 'data-testid="comparison-plot"' in page
+    plot = _client(personas["viewer"]).get(f"/projects/{project.pk}/compare-rankings.png")
+    assert plot.status_code == 200 and plot["Content-Type"] == "image/png"
+    assert b"".join(plot.streaming_content).startswith(b"\x89PNG")
+    assert _client(personas["outsider"]).get(f"/projects/{project.pk}/compare-rankings.png").status_code == 404
 
 
 def test_a_project_the_page_cannot_compare_yet_is_told_why(
@@ -208,7 +218,8 @@ def test_a_project_the_page_cannot_compare_yet_is_told_why(
     assert compare_task(project.pk, "lena")["status"] == "refused"
     page = _page(project, personas["lead"])
     assert "Rankings not compared" in page and "has 60 labelled images with embeddings" in page
-    assert "Which ranking for this project" not in page
+    assert "Which ranking for this project" not in page and 'data-testid="comparison-plot"' not in page
+    assert _client(personas["lead"]).get(f"/projects/{project.pk}/compare-rankings.png").status_code == 404
 
 
 def test_a_comparison_that_fails_says_so_on_the_page_and_can_be_asked_for_again(
