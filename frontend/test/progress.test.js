@@ -5,7 +5,7 @@ import { describeJob, makesStale } from "../src/project/progress.js";
 
 test("each kind of job gets its title, unit and state", () => {
   assert.deepEqual(describeJob({ job: "analysis", done: 12, total: 40 }), {
-    key: "analysis", title: "Analysis", done: 12, total: 40, text: "12 / 40 images analysed", finished: false,
+    key: "analysis", title: "Analysis", done: 12, total: 40, text: "12 / 40 images analysed", finished: false, state: "ok",
   });
   assert.equal(describeJob({ job: "retrain", done: 3, total: 3 })?.text, "done (3 / 3 steps)");
   assert.equal(describeJob({ job: "retrain", done: 3, total: 3 })?.finished, true);
@@ -22,6 +22,12 @@ test("a job that has not counted yet is starting; a failed one says so and is fi
   const failed = describeJob({ job: "export:3", done: 0, total: 10, state: "failed" });
   assert.equal(failed?.text, "failed");
   assert.equal(failed?.finished, true);
+  assert.equal(failed?.state, "failed");
+  // A job that could not run (a comparison with too few labels) is not shown as done, nor as failed.
+  const refused = describeJob({ job: "comparison", done: 0, total: 0, state: "refused" });
+  assert.equal(refused?.text, "not run: see its section");
+  assert.equal(refused?.finished, true);
+  assert.equal(refused?.state, "refused");
 });
 
 test("odd payloads never break the page", () => {

@@ -353,6 +353,7 @@ def reanalyse_outdated(project: Project) -> int:
 
 # -- which ranking for this project (workers/tasks/compare_rankings.py) -------------------------
 COMPARE_TASK = "workers.learning.compare_rankings"
+COMPARE_MIN_LABELLED = 100  # analysed, labelled images a comparison needs (30% are held out to test on)
 
 
 def comparison_dir(project: Project | int) -> Path:

@@ -186,10 +186,18 @@ def learning_summary(project: Project) -> dict[str, Any]:
 def comparison_summary(project: Project) -> dict[str, Any]:
     """The latest ranking comparison as the page shows it: a table of each ranking's gain over
     random order per finding (rows: rankings; ``better``/``worse`` when the interval excludes 0)."""
-    from skelex_web.learning.services import comparison_pending, latest_comparison
+    from skelex_web.learning import loop
+    from skelex_web.learning.services import COMPARE_MIN_LABELLED, comparison_pending, latest_comparison
 
     latest = latest_comparison(project)
-    out: dict[str, Any] = {"pending": comparison_pending(project), "latest": latest}
+    labelled = loop.labelled_images(project).filter(status=ImageStatus.ANALYSED).count()
+    out: dict[str, Any] = {
+        "pending": comparison_pending(project),
+        "latest": latest,
+        "labelled": labelled,
+        "needed": COMPARE_MIN_LABELLED,
+        "too_few": labelled < COMPARE_MIN_LABELLED,
+    }
     if latest and latest.get("status") == "done":
         gains = latest.get("gains") or {}
         findings = list(gains)
@@ -200,7 +208,10 @@ def comparison_summary(project: Project) -> dict[str, Any]:
                 g = gains[finding].get(ranking) or {}
                 verdict = "better" if (g.get("lo") or 0) > 0 else "worse" if (g.get("hi") or 0) < 0 else ""
                 cells.append({**g, "verdict": verdict})
-            rows.append({"ranking": ranking, "cells": cells})
+            mean = (latest.get("mean_gains") or {}).get(ranking)
+            rows.append(
+                {"ranking": ranking, "cells": cells, "mean": mean, "in_use": ranking == latest.get("ranking_in_use")}
+            )
         out.update(findings=findings, rows=rows)
     return out
 

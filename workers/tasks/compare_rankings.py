@@ -39,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 # The platform's rankings, in the order the project page lists them (projects.models.SAMPLING).
 RANKINGS = ("hybrid", "entropy", "margin", "ensemble", "kcenter", "random")
-MIN_LABELLED = 100  # below this the test split holds too few answers for an AUROC worth comparing
 MIN_PER_CLASS = 10  # answers of each of two classes a finding needs to be compared on
 
 
@@ -54,23 +53,26 @@ def project_data(
     notes on what was left out (as ``(emb [N, D], schema, targets, notes)``).
 
     Raises:
-        NotEnoughLabels: fewer than ``MIN_LABELLED`` labelled images with embeddings, or no finding
+        NotEnoughLabels: fewer than ``COMPARE_MIN_LABELLED`` labelled images with embeddings, or no finding
             with ``MIN_PER_CLASS`` answers of two classes.
     """
+    # Below COMPARE_MIN_LABELLED the test split holds too few answers for an AUROC worth comparing
+    # (the project page checks it too, before anyone presses the button).
+    from skelex_web.learning.services import COMPARE_MIN_LABELLED as MIN_LABELLED
     from skelex_web.learning.services import resolve_backbone
     from workers.ml.heads import Schema, encode_answers, known_mask
     from workers.tasks.learning import is_labelled, project_rows
 
     backbone = resolve_backbone(project)
     if backbone is None:
-        raise NotEnoughLabels(f"project {project.slug!r} has no backbone: register and activate one first")
+        raise NotEnoughLabels(f"{project.name} has no backbone: register and activate one first")
     rows, answers, stale = project_rows(project, backbone)  # the rows a training round would use
     rows = [r for r in rows if is_labelled(answers.get(r[0], {}))]
     notes = [f"{stale} images with embeddings of an earlier analysis left out"] if stale else []
     if len(rows) < MIN_LABELLED:
         raise NotEnoughLabels(
-            f"project {project.slug!r} has {len(rows)} labelled images with embeddings; comparing rankings "
-            f"needs at least {MIN_LABELLED} (a test split of 30% must hold enough answers of each finding)"
+            f"{project.name} has {len(rows)} analysed, labelled images; comparing rankings needs at least "
+            f"{MIN_LABELLED} (30% are held out to test on, and must hold enough answers of each finding)"
         )
     if max_images and len(rows) > max_images:
         keep = np.sort(np.random.default_rng(0).choice(len(rows), size=max_images, replace=False))
@@ -94,7 +96,7 @@ def project_data(
             kept.append(head)
     if not kept:
         raise NotEnoughLabels(
-            f"project {project.slug!r}: no finding has {MIN_PER_CLASS} answers in each of two classes yet ("
+            f"{project.name}: no finding has {MIN_PER_CLASS} answers in each of two classes yet ("
             + "; ".join(notes)
             + ")"
         )
@@ -123,25 +125,26 @@ def default_settings(n_labelled: int, strategies: Sequence[str] = RANKINGS, **ov
     return SimulationSettings(**values)
 
 
-def paired_gains(report: dict[str, Any]) -> dict[str, dict[str, dict[str, float | None]]]:
-    """Per finding and ranking: the mean over replicates of (area under its curve - random's), with
-    a 95% t-interval; areas are mean AUROC over the simulated range (``auc_curve`` per replicate)."""
+def paired_gains(report: dict[str, Any], reference: str = "random") -> dict[str, dict[str, dict[str, float | None]]]:
+    """Per finding and ranking: the mean over replicates of (area under its curve - the
+    ``reference`` ranking's), with a 95% t-interval; areas are mean AUROC over the simulated range
+    (``auc_curve`` per replicate). Rankings share each replicate's test split and first labels."""
     from workers.ml.simulate_al import _area
 
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for head, entry in report["heads"].items():
         strategies = entry["strategies"]
-        if "random" not in strategies:
+        if reference not in strategies:
             continue
-        ns = np.array([p[0] for p in strategies["random"]["curve"]], dtype=np.float64)
+        ns = np.array([p[0] for p in strategies[reference]["curve"]], dtype=np.float64)
         # One area per replicate; a replicate with an undefined point (None) gives NaN.
         areas = {
             name: np.asarray(_area(ns, np.array(s["seed_curves"], dtype=np.float64))) for name, s in strategies.items()
         }
-        base = areas["random"]
+        base = areas[reference]
         out[head] = {}
         for name in strategies:
-            if name == "random":
+            if name in (reference, "random"):
                 continue
             d = areas[name] - base
             d = d[~np.isnan(d)]
@@ -153,34 +156,73 @@ def paired_gains(report: dict[str, Any]) -> dict[str, dict[str, dict[str, float 
     return out
 
 
+def against_current(report: dict[str, Any], best: str, current: str) -> dict[str, Any] | None:
+    """``best`` against the ranking in use, paired the same way: on which findings it is clearly
+    better or worse, and whether switching is worth it (better on at least half, worse on none).
+    None when they are the same ranking or the one in use was not compared."""
+    if best == current or any(current not in e["strategies"] for e in report["heads"].values()):
+        return None
+    per = {h: g[best] for h, g in paired_gains(report, reference=current).items() if best in g}
+    better = [h for h, g in per.items() if (g["lo"] or 0) > 0]
+    worse = [h for h, g in per.items() if g["hi"] is not None and g["hi"] < 0]
+    values = [g["gain"] for g in per.values() if g["gain"] is not None]
+    return {
+        "ranking": current,
+        "gains": per,
+        "mean_gain": float(np.mean(values)) if values else None,
+        "better_on": better,
+        "worse_on": worse,
+        "switch": bool(per) and len(better) * 2 >= len(per) and not worse,
+    }
+
+
+def mean_gains(gains: dict[str, dict[str, dict[str, float | None]]]) -> dict[str, float | None]:
+    """Each ranking's gain averaged over the findings (the number the recommendation ranks by)."""
+    names = sorted({n for per_head in gains.values() for n in per_head})
+    out: dict[str, float | None] = {}
+    for name in names:
+        values = [g[name]["gain"] for g in gains.values() if g.get(name, {}).get("gain") is not None]
+        out[name] = float(np.mean(values)) if values else None
+    return out
+
+
 def recommend(gains: dict[str, dict[str, dict[str, float | None]]]) -> dict[str, Any]:
     """The ranking with the largest mean gain over the findings, and whether the evidence is clear:
     above random on at least half of the findings (interval above 0) and below it on none."""
-    names = sorted({n for per_head in gains.values() for n in per_head})
-    if not gains or not names:
+    means = {n: g for n, g in mean_gains(gains).items() if g is not None}
+    if not gains or not means:
         return {"ranking": "hybrid", "clear": False, "text": "nothing to compare: keep the default (hybrid)"}
-    scored = []
-    for name in names:
-        values = [g[name]["gain"] for g in gains.values() if g.get(name, {}).get("gain") is not None]
-        scored.append((float(np.mean(values)) if values else -np.inf, name))
-    mean_gain, best = max(scored)
+    best = max(means, key=lambda n: (means[n], n))
+    mean_gain = means[best]
     above = [h for h, g in gains.items() if (g[best]["lo"] or 0) > 0]
     below = [h for h, g in gains.items() if g[best]["hi"] is not None and g[best]["hi"] < 0]
+    # Findings on which every ranking beats random order say nothing about which ranking to choose.
+    everyone = [h for h, g in gains.items() if len(g) > 1 and all((v["lo"] or 0) > 0 for v in g.values())]
     clear = mean_gain > 0 and len(above) * 2 >= len(gains) and not below
+    gain = (
+        f"{mean_gain:+.3f} AUROC over random order, averaged over {len(gains)} finding{'s' if len(gains) > 1 else ''}"
+    )
     if clear:
         text = (
-            f"{best} learned fastest on this project's labels: {mean_gain:+.3f} mean AUROC over the simulated "
-            f"range against random order, better than random on {', '.join(above)}"
+            f"{best} learned fastest on this project's labels ({gain}); clearly ahead of random on {', '.join(above)}"
         )
+        if everyone:
+            text += f" (every ranking is, on {', '.join(everyone)})"
     elif mean_gain > 0:
-        text = (
-            f"{best} learned fastest ({mean_gain:+.3f} mean AUROC against random order), but not clearly: "
-            f"better than random on {', '.join(above) or 'no finding'}"
-            + (f", worse on {', '.join(below)}" if below else "")
-            + "; more labels will tell"
-        )
+        own = [h for h in above if h not in everyone]
+        said = []
+        if everyone:
+            said.append(f"every ranking beats random order on {', '.join(everyone)}")
+        if own:
+            said.append(f"{best} is clearly better on {', '.join(own)}")
+        if below:
+            said.append(f"worse on {', '.join(below)}")
+        rest = [h for h in gains if h not in above and h not in below]
+        if rest:
+            said.append(f"on {', '.join(rest)} no ranking is clearly ahead of random order")
+        text = f"{best} learned fastest ({gain}), but not clearly: " + "; ".join(said)
     else:
-        text = "no ranking learned faster than random order on this project's labels; more labels will tell"
+        text = "no ranking learned faster than random order on this project's labels"
     return {"ranking": best, "mean_gain": mean_gain, "clear": clear, "better_on": above, "worse_on": below,
             "text": text}  # fmt: skip
 
@@ -206,9 +248,18 @@ def compare(
         n_labelled=len(emb), embedding_dim=int(emb.shape[1]), seconds=round(time.perf_counter() - t0, 1)
     )
     report["gains"] = paired_gains(report)
-    report["recommendation"] = recommend(report["gains"])
+    current = str(project.setting("sampling") or "hybrid")
+    report["recommendation"] = rec = recommend(report["gains"])
+    versus = against_current(report, rec["ranking"], current) if rec.get("mean_gain", 0) > 0 else None
+    if versus is not None:
+        rec["against_current"] = versus
+        if versus["switch"]:
+            rec["text"] += f"; against {current} (in use) it is clearly better on {', '.join(versus['better_on'])}"
+        else:
+            rec["text"] += f"; against {current} (in use) the difference is not clear, so there is no reason to switch"
+    rec["switch"] = bool(versus and versus["switch"])
     report["notes"] = notes
-    report["project"] = {"slug": project.slug, "current_ranking": str(project.setting("sampling") or "hybrid")}
+    report["project"] = {"slug": project.slug, "current_ranking": current}
     return report
 
 
@@ -239,6 +290,8 @@ def summary_of(report: dict[str, Any], requested_by: str = "") -> dict[str, Any]
         "settings": {k: s[k] for k in ("splits", "seeds", "initial", "budget", "rounds", "seconds")},
         "rankings": [r for r in s["strategies"] if r != "random"],
         "gains": report["gains"],
+        "mean_gains": mean_gains(report["gains"]),
+        "ranking_in_use": report.get("project", {}).get("current_ranking", ""),
         "recommendation": report["recommendation"],
         "notes": report["notes"],
     }
@@ -289,8 +342,7 @@ def compare_task(project_id: int, requested_by: str = "", options: dict[str, Any
                 "error": error,
             }
             _write_json(out / "summary.json", summary)
-            state = {"state": "failed"} if status == "failed" else {}
-            events.publish(project_id, "job.progress", {"job": "comparison", "done": 1, "total": 1, **state})
+            events.publish(project_id, "job.progress", {"job": "comparison", "done": 0, "total": 0, "state": status})
             return summary
 
         try:

@@ -48,6 +48,7 @@ function showJob(payload) {
   bar.setAttribute("aria-valuenow", String(job.total ? job.done : 0));
   bar.setAttribute("aria-valuetext", job.text);
   node.classList.toggle("finished", job.finished);
+  node.classList.toggle("stopped", job.state !== "ok"); // failed or not run: not the green of done
   clearTimeout(entry.timer);
   if (job.finished) {
     entry.timer = setTimeout(() => {

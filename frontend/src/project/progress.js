@@ -5,7 +5,7 @@
  * page's figures stale.
  */
 
-/** @typedef {{key: string, title: string, done: number, total: number, text: string, finished: boolean}} JobView */
+/** @typedef {{key: string, title: string, done: number, total: number, text: string, finished: boolean, state: string}} JobView */
 
 /**
  * @param {{job?: unknown, done?: unknown, total?: unknown, state?: unknown}} payload
@@ -17,6 +17,7 @@ export function describeJob(payload) {
   const done = Math.max(0, Number(payload.done) || 0);
   const total = Math.max(0, Number(payload.total) || 0);
   const failed = payload.state === "failed";
+  const refused = payload.state === "refused"; // could not run (e.g. too few labels): the page says why
   const [kind, ...rest] = key.split(":");
   const name = rest.join(":");
   /** @type {Record<string, [string, string]>} */
@@ -35,8 +36,9 @@ export function describeJob(payload) {
     title,
     done,
     total,
-    text: failed ? "failed" : total && done >= total ? `done (${count})` : count,
-    finished: failed || (total > 0 && done >= total),
+    text: failed ? "failed" : refused ? "not run: see its section" : total && done >= total ? `done (${count})` : count,
+    finished: failed || refused || (total > 0 && done >= total),
+    state: failed ? "failed" : refused ? "refused" : "ok",
   };
 }
 

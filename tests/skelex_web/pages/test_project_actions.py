@@ -292,20 +292,20 @@ def test_a_clear_recommendation_offers_leads_its_ranking_in_one_click(
         "status": "done", "finished_at": "2026-11-29T17:41:24+00:00", "requested_by": "lena", "n_labelled": 240,
         "settings": {"splits": 3, "seeds": 5, "initial": 10, "budget": 5, "rounds": 31, "seconds": 230.0},
         "rankings": ["hybrid", "kcenter"], "gains": gains, "notes": [],
-        "recommendation": {"ranking": "kcenter", "clear": True, "text": "kcenter learned fastest on our labels"},
+        "recommendation": {"ranking": "kcenter", "clear": True, "switch": True, "text": "kcenter learned fastest"},
     }  # fmt: skip
     (comparison_dir(project) / "summary.json").write_text(json.dumps(summary))
     page = browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
-    assert "kcenter learned fastest on our labels" in page
+    assert "kcenter learned fastest" in page
     assert re.search(r'<td class="num better">0.030 \[0.010, 0.050\]</td>', page)
     form = re.search(r'data-testid="use-recommended">.*?</form>', page, re.S)
     assert form and 'name="sampling" value="kcenter"' in form.group(0)
     assert (
         'data-testid="use-recommended"' not in browser_for("annotator").get(f"/projects/{project.pk}/").content.decode()
     )
-    # Not offered when the evidence is not clear, nor when the queue is ranked that way already.
+    # Not offered when it is not clearly ahead of the ranking in use, nor when that is the same one.
     (comparison_dir(project) / "summary.json").write_text(
-        json.dumps({**summary, "recommendation": {**summary["recommendation"], "clear": False}})
+        json.dumps({**summary, "recommendation": {**summary["recommendation"], "switch": False}})
     )
     assert 'data-testid="use-recommended"' not in browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
     (comparison_dir(project) / "summary.json").write_text(json.dumps(summary))

@@ -83,7 +83,7 @@ def test_a_project_with_too_few_labels_is_told_how_many_it_has_and_needs(project
 
     Annotation.objects.filter(image__in=labelled[50:]).update(is_deleted=True)
     with pytest.raises(
-        NotEnoughLabels, match="has 50 labelled images with embeddings; comparing rankings needs at least 100"
+        NotEnoughLabels, match="Wrist fractures has 50 analysed, labelled images; comparing rankings needs at least 100"
     ):
         compare(project, strategies=("hybrid", "random"), seeds=1, splits=1)
 
@@ -125,6 +125,24 @@ def test_the_ranking_ahead_of_random_on_every_replicate_is_recommended_clearly()
     assert rec["text"].startswith("kcenter learned fastest on this project's labels")
 
 
+def test_switching_is_suggested_only_when_the_best_ranking_beats_the_one_in_use() -> None:
+    from workers.tasks.compare_rankings import against_current
+
+    report = _report({
+        "fractured": {"random": RANDOM, "kcenter": _shift(RANDOM, 0.04, 0.01), "entropy": _shift(RANDOM, -0.02, 0.01),
+                      "hybrid": _shift(RANDOM, 0.04, 0.01)},
+        "hardware": {"random": RANDOM, "kcenter": _shift(RANDOM, 0.03, 0.01), "entropy": _shift(RANDOM, 0.01, 0.02),
+                     "hybrid": _shift(RANDOM, 0.03, 0.01)},
+    })  # fmt: skip
+    versus = against_current(report, "kcenter", "entropy")
+    assert versus and versus["switch"] and versus["better_on"] == ["fractured", "hardware"]
+    # Both well ahead of random, level with each other: no reason to switch.
+    versus = against_current(report, "kcenter", "hybrid")
+    assert versus and not versus["switch"] and versus["better_on"] == [] and versus["worse_on"] == []
+    assert against_current(report, "kcenter", "kcenter") is None  # already in use
+    assert against_current(report, "kcenter", "margin") is None  # the one in use was not compared
+
+
 def test_a_ranking_that_trades_one_finding_for_another_is_not_called_clearly_better() -> None:
     report = _report({
         "fractured": {"random": RANDOM, "ensemble": _shift(RANDOM, 0.05, 0.01)},
@@ -133,6 +151,16 @@ def test_a_ranking_that_trades_one_finding_for_another_is_not_called_clearly_bet
     rec = recommend(paired_gains(report))
     assert rec["ranking"] == "ensemble" and not rec["clear"]
     assert "not clearly" in rec["text"] and "worse on bodypart" in rec["text"]
+    assert "ensemble is clearly better on fractured" in rec["text"]
+    assert "averaged over 2 findings" in rec["text"]
+
+    # A finding on which every ranking beats random order does not single out the best one.
+    shared = _report({
+        "fractured": {"random": RANDOM, "margin": _shift(RANDOM, 0.0, 0.03), "entropy": _shift(RANDOM, -0.01, 0.03)},
+        "bodypart": {"random": RANDOM, "margin": _shift(RANDOM, 0.02, 0.002), "entropy": _shift(RANDOM, 0.02, 0.002)},
+    })  # fmt: skip
+    text = recommend(paired_gains(shared))["text"]
+    assert "clearly ahead of random on bodypart (every ranking is, on bodypart)" in text
 
     behind = _report({"fractured": {"random": RANDOM, "margin": _shift(RANDOM, -0.02, 0.01)}})
     assert recommend(paired_gains(behind))["text"].startswith("no ranking learned faster than random order")
@@ -194,7 +222,9 @@ def test_the_page_s_comparison_runs_on_the_train_queue_and_its_result_is_shown_t
 
     page = _page(project, personas["annotator"])
     assert "Which ranking for this project" in page and summary["recommendation"]["text"] in page
-    assert "120 labelled images, 1 test splits &times; 2 seeds" in page
+    assert "120 labelled images, each labelling replayed 1 &times; 2 times from 10 random labels" in page
+    assert 'hybrid <span class="muted">(in use)</span>' in page and "Mean gain" in page
+    assert 'data-testid="comparison-legend"' in page and "The ensemble ranking (five times the cost)" in page
     table = page[page.index('data-testid="comparison-table"') :]
     assert "Gain vs random: abnormal" in table and "Gain vs random: implant" not in table
     assert "implant: left out, fewer than 10 answers in two classes (no 117, yes 3)" in page
@@ -217,7 +247,7 @@ def test_a_project_the_page_cannot_compare_yet_is_told_why(
     Annotation.objects.filter(image__in=labelled[60:]).update(is_deleted=True)
     assert compare_task(project.pk, "lena")["status"] == "refused"
     page = _page(project, personas["lead"])
-    assert "Rankings not compared" in page and "has 60 labelled images with embeddings" in page
+    assert "Rankings not compared" in page and "Wrist fractures has 60 analysed, labelled images" in page
     assert "Which ranking for this project" not in page and 'data-testid="comparison-plot"' not in page
     assert _client(personas["lead"]).get(f"/projects/{project.pk}/compare-rankings.png").status_code == 404
 
