@@ -24,11 +24,12 @@ from rest_framework.exceptions import ValidationError
 from skelex_web.exports import services as exports
 from skelex_web.exports.models import DatasetVersion, ExportFormat, ImageMode
 from skelex_web.learning import loop
-from skelex_web.learning.services import reanalyse_outdated, request_comparison
+from skelex_web.learning.services import COMPARE_MIN_LABELLED, reanalyse_outdated, request_comparison
 from skelex_web.pages.templatetags.flash import at
 from skelex_web.projects import services as projects
 from skelex_web.projects.models import SAMPLING, Membership, Project, Role
 from skelex_web.projects.permissions import get_project_for
+from skelex_web.studies.models import ImageStatus
 from skelex_web.studies.services import REJECTED, summarise
 from skelex_web.studies.uploads import QueueUnavailable, receive_uploads
 
@@ -177,6 +178,15 @@ def compare_rankings(request: HttpRequest, project_id: int) -> HttpResponse:
     """Leads ask which ranking would have saved labels on the project's own labels: the oracle
     simulation runs on the train queue (``workers.learning.compare_rankings``); nothing changes."""
     project = _lead_project(request, project_id)
+    back = redirect(reverse("pages:project-detail", args=[project.pk]) + "#learning")
+    labelled = loop.labelled_images(project).filter(status=ImageStatus.ANALYSED).count()
+    if labelled < COMPARE_MIN_LABELLED:
+        messages.error(
+            request,
+            f"Not compared: this needs {COMPARE_MIN_LABELLED} analysed, labelled images; the project has {labelled}.",
+            extra_tags=AT_LEARNING,
+        )
+        return back
     if request_comparison(project, requested_by=request.user.get_username()):
         messages.success(
             request,
@@ -186,7 +196,7 @@ def compare_rankings(request: HttpRequest, project_id: int) -> HttpResponse:
         )
     else:
         messages.info(request, "A comparison is already queued or running.", extra_tags=AT_LEARNING)
-    return redirect(reverse("pages:project-detail", args=[project.pk]) + "#learning")
+    return back
 
 
 @login_required

@@ -253,9 +253,22 @@ def test_images_analysed_with_earlier_settings_are_shown_and_a_lead_has_them_ana
 
 
 def test_a_lead_asks_which_ranking_would_have_saved_labels(
-    project: Any, browser_for: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
+    project: Any, browser_for: Any, personas: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
 ) -> None:
     lead = browser_for("lead")
+    # Too few labels: said on the button, and refused at once without a job.
+    page = lead.get(f"/projects/{project.pk}/").content.decode()
+    assert "needs 100 analysed, labelled images; this project has 0" in page
+    response = lead.post(f"/projects/{project.pk}/compare-rankings/", follow=True)
+    assert messages_at(response.content.decode()) == {
+        "learning": ["Not compared: this needs 100 analysed, labelled images; the project has 0."]
+    }
+    assert sent_tasks == []
+    for n in range(100):
+        AnnotationFactory(
+            image=ImageFactory(project=project), author=personas["annotator"], kind="head", head="abnormal",
+            value="yes" if n % 2 else "no", x0=None, y0=None, x1=None, y1=None,
+        )  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
         response = lead.post(f"/projects/{project.pk}/compare-rankings/", follow=True)
     assert response.redirect_chain[-1][0] == f"/projects/{project.pk}/#learning"
