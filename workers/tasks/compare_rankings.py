@@ -218,8 +218,11 @@ def recommend(gains: dict[str, dict[str, dict[str, float | None]]]) -> dict[str,
         if below:
             said.append(f"worse on {', '.join(below)}")
         rest = [h for h in gains if h not in above and h not in below]
-        if rest:
-            said.append(f"on {', '.join(rest)} no ranking is clearly ahead of random order")
+        nobody = [h for h in rest if not any((v["lo"] or 0) > 0 for v in gains[h].values())]
+        if nobody:
+            said.append(f"on {', '.join(nobody)} no ranking is clearly ahead of random order")
+        if others := [h for h in rest if h not in nobody]:
+            said.append(f"on {', '.join(others)} another ranking is clearly ahead of random order, {best} is not")
         text = f"{best} learned fastest ({gain}), but not clearly: " + "; ".join(said)
     else:
         text = "no ranking learned faster than random order on this project's labels"

@@ -152,6 +152,16 @@ def test_a_ranking_that_trades_one_finding_for_another_is_not_called_clearly_bet
     assert rec["ranking"] == "ensemble" and not rec["clear"]
     assert "not clearly" in rec["text"] and "worse on bodypart" in rec["text"]
     assert "ensemble is clearly better on fractured" in rec["text"]
+    # A finding where another ranking, not the best overall, is the one ahead of random order.
+    mixed = _report({
+        "fractured": {"random": RANDOM, "kcenter": _shift(RANDOM, 0.05, 0.005), "margin": _shift(RANDOM, 0.0, 0.03)},
+        "hardware": {"random": RANDOM, "kcenter": _shift(RANDOM, 0.0, 0.03), "margin": _shift(RANDOM, 0.03, 0.005)},
+        "bodypart": {"random": RANDOM, "kcenter": _shift(RANDOM, 0.0, 0.03), "margin": _shift(RANDOM, -0.005, 0.03)},
+    })  # fmt: skip
+    text = recommend(paired_gains(mixed))["text"]
+    assert text.startswith("kcenter learned fastest") and "kcenter is clearly better on fractured" in text
+    assert "on hardware another ranking is clearly ahead of random order, kcenter is not" in text
+    assert "on bodypart no ranking is clearly ahead of random order" in text
     assert "averaged over 2 findings" in rec["text"]
 
     # A finding on which every ranking beats random order does not single out the best one.
