@@ -39,10 +39,19 @@ def latest_heads(project: Project | int) -> ModelVersion | None:
     return ModelVersion.objects.filter(project=project, kind=ModelKind.HEADS).order_by("-created_at", "-id").first()
 
 
-def labels_since_last_round(project: Project | int) -> int:
+def learnable_images(project: Project | int) -> QuerySet[Image]:
+    """Labelled images whose analysis is done: what a round can learn from now (a label on an image
+    still queued waits for its embedding)."""
+    return labelled_images(project).filter(status="analysed")
+
+
+def _learned_by_last_round(project: Project | int) -> int:
     last = latest_heads(project)
-    trained_on = int((last.metrics or {}).get("n_labelled", 0)) if last else 0
-    return labelled_images(project).count() - trained_on
+    return int((last.metrics or {}).get("n_labelled", 0)) if last else 0
+
+
+def labels_since_last_round(project: Project | int) -> int:
+    return labelled_images(project).count() - _learned_by_last_round(project)
 
 
 def request_retrain(project: Project, *, reason: str, rank_only: bool = False) -> bool:
@@ -106,11 +115,8 @@ def fresh_claim() -> Q:
 
 
 def learnable_since_last_round(project: Project | int) -> int:
-    """Labelled images whose analysis is done, less those the latest heads learned from: labels that
-    a round could learn from now (a label on an image still queued waits for its embedding)."""
-    last = latest_heads(project)
-    trained_on = int((last.metrics or {}).get("n_labelled", 0)) if last else 0
-    return labelled_images(project).filter(status="analysed").count() - trained_on
+    """:func:`learnable_images` less those the latest heads learned from."""
+    return learnable_images(project).count() - _learned_by_last_round(project)
 
 
 def heads_outdated(project: Project) -> str | None:

@@ -363,26 +363,38 @@ def comparison_dir(project: Project | int) -> Path:
     return Path(settings.MEDIA_ROOT) / "rankings" / str(pk)
 
 
+def _comparison_key(project_id: int) -> str:
+    """The cache flag of a project's queued or running comparison."""
+    return f"skelex:compare-pending:{project_id}"
+
+
 def request_comparison(project: Project, *, requested_by: str = "") -> bool:
     """Enqueues a ranking comparison on the train queue after commit; False when one is already
     queued or running for the project (the task clears the flag when it ends)."""
     from .loop import enqueue_once
 
-    key = f"skelex:compare-pending:{project.pk}"
     kwargs = {"requested_by": requested_by}
-    return enqueue_once(key, requested_by or "?", COMPARE_TASK, [project.pk], kwargs, timeout=3600, what="a comparison")
+    return enqueue_once(
+        _comparison_key(project.pk),
+        requested_by or "?",
+        COMPARE_TASK,
+        [project.pk],
+        kwargs,
+        timeout=3600,
+        what="a comparison",
+    )
 
 
 def comparison_finished(project_id: int) -> None:
     from django.core.cache import cache
 
-    cache.delete(f"skelex:compare-pending:{project_id}")
+    cache.delete(_comparison_key(project_id))
 
 
 def comparison_pending(project: Project) -> bool:
     from django.core.cache import cache
 
-    return cache.get(f"skelex:compare-pending:{project.pk}") is not None
+    return cache.get(_comparison_key(project.pk)) is not None
 
 
 def latest_comparison(project: Project) -> dict[str, Any] | None:

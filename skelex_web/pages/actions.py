@@ -29,7 +29,6 @@ from skelex_web.pages.templatetags.flash import at
 from skelex_web.projects import services as projects
 from skelex_web.projects.models import SAMPLING, Membership, Project, Role
 from skelex_web.projects.permissions import get_project_for
-from skelex_web.studies.models import ImageStatus
 from skelex_web.studies.services import REJECTED, summarise
 from skelex_web.studies.uploads import QueueUnavailable, receive_uploads
 
@@ -179,7 +178,7 @@ def compare_rankings(request: HttpRequest, project_id: int) -> HttpResponse:
     simulation runs on the train queue (``workers.learning.compare_rankings``); nothing changes."""
     project = _lead_project(request, project_id)
     back = redirect(reverse("pages:project-detail", args=[project.pk]) + "#learning")
-    labelled = loop.labelled_images(project).filter(status=ImageStatus.ANALYSED).count()
+    labelled = loop.learnable_images(project).count()
     if labelled < COMPARE_MIN_LABELLED:
         messages.error(
             request,

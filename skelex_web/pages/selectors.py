@@ -190,7 +190,7 @@ def comparison_summary(project: Project) -> dict[str, Any]:
     from skelex_web.learning.services import COMPARE_MIN_LABELLED, comparison_pending, latest_comparison
 
     latest = latest_comparison(project)
-    labelled = loop.labelled_images(project).filter(status=ImageStatus.ANALYSED).count()
+    labelled = loop.learnable_images(project).count()
     out: dict[str, Any] = {
         "pending": comparison_pending(project),
         "latest": latest,

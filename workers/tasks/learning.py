@@ -155,6 +155,11 @@ def project_rows(project: Project, backbone: Any) -> tuple[list[tuple[Any, ...]]
     return rows, answers, stale
 
 
+def stack_vectors(rows: list[tuple[Any, ...]]) -> np.ndarray:
+    """[N, D] float32 from :func:`project_rows`' rows (float16 little-endian bytes, as stored)."""
+    return np.stack([np.frombuffer(bytes(r[1]), dtype="<f2").astype(np.float32) for r in rows])
+
+
 def is_labelled(answers: dict[str, Any]) -> bool:
     """At least one known answer: an image the heads learn from."""
     return any(_is_known(v) for v in answers.values())
@@ -168,7 +173,7 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
     if not rows:
         return {"status": "skipped", "reason": "no embeddings yet: analyse images first"}
     ids = [r[0] for r in rows]
-    emb = np.stack([np.frombuffer(bytes(r[1]), dtype="<f2").astype(np.float32) for r in rows])
+    emb = stack_vectors(rows)
     per_image = [answers.get(i, {}) for i in ids]
     labelled = [k for k, a in enumerate(per_image) if is_labelled(a)]
     position = {image_id: k for k, image_id in enumerate(ids)}
