@@ -61,7 +61,7 @@ def project_data(
     from skelex_web.learning.services import COMPARE_MIN_LABELLED as MIN_LABELLED
     from skelex_web.learning.services import resolve_backbone
     from workers.ml.heads import Schema, encode_answers, known_mask
-    from workers.tasks.learning import is_labelled, project_rows
+    from workers.tasks.learning import is_labelled, project_rows, stack_vectors
 
     backbone = resolve_backbone(project)
     if backbone is None:
@@ -103,7 +103,7 @@ def project_data(
     schema = Schema(tuple(kept))
     # A finding may be unanswered on some images (unknown): the heads' masked loss and the test
     # AUROC skip those; the first finding stratifies the test split.
-    emb = np.stack([np.frombuffer(bytes(r[1]), dtype="<f2").astype(np.float32) for r in rows])
+    emb = stack_vectors(rows)
     log(f"{len(rows)} labelled images, findings compared: {', '.join(h.name for h in kept)}")
     return emb, schema, {h.name: targets[h.name] for h in kept}, notes
 
@@ -236,17 +236,29 @@ def compare(
     settings: Any = None,
     log: Callable[[str], None] = lambda s: None,
     max_images: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Runs the comparison; returns the ``simulate-al`` report plus ``gains``, ``recommendation``,
     ``notes`` and ``project``. ``max_images``: compare on that many labelled images at most
-    (drawn at random), to bound the time."""
+    (drawn at random), to bound the time. ``progress(done, total)``: after each replay (one
+    ranking on one test split and seed)."""
     from workers.ml.simulate_al import simulate
 
     emb, schema, targets, notes = project_data(project, log, max_images)
     settings = settings or default_settings(len(emb), **overrides)
+    total = settings.splits * settings.seeds * len(settings.strategies)
+    done = 0
+
+    def counted(line: str) -> None:
+        nonlocal done
+        log(line)
+        if progress and line.startswith("split ") and " seed " in line:  # simulate's line per replay
+            done += 1
+            progress(done, total)
+
     t0 = time.perf_counter()
-    report = simulate(emb, targets, schema, settings, log=log)
+    report = simulate(emb, targets, schema, settings, log=counted)
     report["settings"].update(
         n_labelled=len(emb), embedding_dim=int(emb.shape[1]), seconds=round(time.perf_counter() - t0, 1)
     )
@@ -327,13 +339,12 @@ def compare_task(project_id: int, requested_by: str = "", options: dict[str, Any
                 (*strategies[:-1], current, strategies[-1]) if strategies[-1] == "random" else (*strategies, current)
             )
         max_images = options.pop("max_images", PAGE_MAX_IMAGES)
-        done = [0]
 
-        def progress(line: str) -> None:
-            if line.startswith("split ") and " seed " in line:
-                done[0] += 1
-                total = (options.get("splits") or 3) * (options.get("seeds") or 5) * len(strategies)
-                events.publish(project_id, "job.progress", {"job": "comparison", "done": done[0], "total": total})
+        counts = {"done": 0, "total": 0}
+
+        def progress(done: int, total: int) -> None:
+            counts.update(done=done, total=total)
+            events.publish(project_id, "job.progress", {"job": "comparison", **counts})
 
         events.publish(project_id, "job.progress", {"job": "comparison", "done": 0, "total": 0})
 
@@ -349,7 +360,7 @@ def compare_task(project_id: int, requested_by: str = "", options: dict[str, Any
             return summary
 
         try:
-            report = compare(project, strategies=strategies, max_images=max_images, log=progress, **options)
+            report = compare(project, strategies=strategies, max_images=max_images, progress=progress, **options)
         except NotEnoughLabels as exc:
             return stopped("refused", str(exc))
         except Exception as exc:
@@ -359,7 +370,8 @@ def compare_task(project_id: int, requested_by: str = "", options: dict[str, Any
         plot_comparison(report, out / "report.png")
         summary = summary_of(report, requested_by)
         _write_json(out / "summary.json", summary)
-        events.publish(project_id, "job.progress", {"job": "comparison", "done": done[0], "total": done[0]})
+        # Again once the files are written: the page re-reads the section on a finished job.
+        events.publish(project_id, "job.progress", {"job": "comparison", **counts})
         logger.info("ranking comparison of project %s: %s", project_id, summary["recommendation"]["text"])
         return {k: summary[k] for k in ("status", "n_labelled", "recommendation")}
     finally:

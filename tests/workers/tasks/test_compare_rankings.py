@@ -214,15 +214,22 @@ def _page(project: Any, user: Any) -> str:
 
 
 def test_the_page_s_comparison_runs_on_the_train_queue_and_its_result_is_shown_to_every_member(
-    labelled: list[Image], project: Any, personas: Any, media_root: Path
+    labelled: list[Image], project: Any, personas: Any, media_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from django.core.cache import cache
 
+    from skelex_web import events
     from skelex_web.learning.services import comparison_dir
     from workers.tasks.compare_rankings import compare_task
 
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(events, "publish", lambda pk, kind, payload: sent.append(payload))
     cache.set(f"skelex:compare-pending:{project.pk}", "lena")  # what the page's button left
     summary = compare_task(project.pk, "lena", options={"seeds": 2, "splits": 1, "rounds": 4, "bootstrap": 0})
+    # The progress bar: one step per replay (5 rankings x 1 split x 2 seeds), and once more after
+    # the files are written, so the page re-reads the section with the result in it.
+    steps = [(m["done"], m["total"]) for m in sent if m.get("job") == "comparison"]
+    assert steps[0] == (0, 0) and steps[1:-1] == [(k, 10) for k in range(1, 11)] and steps[-1] == (10, 10)
     assert summary["status"] == "done" and summary["n_labelled"] == 120
     assert cache.get(f"skelex:compare-pending:{project.pk}") is None  # another may be asked for
     out = comparison_dir(project)
@@ -315,3 +322,10 @@ def test_the_comparison_api_serves_members_and_takes_requests_from_leads(
     assert body["pending"] is False and body["latest"]["status"] == "done"
     assert set(body["latest"]["gains"]["abnormal"]) == {"hybrid", "entropy", "margin", "kcenter"}
     assert body["latest"]["recommendation"]["ranking"] in {"hybrid", "entropy", "margin", "kcenter"}
+
+
+def test_the_rankings_compared_are_those_a_project_can_choose() -> None:
+    from skelex_web.projects.models import SAMPLING
+
+    # Listed twice because the command's module loads before Django does; the two must agree.
+    assert compare_rankings.RANKINGS == tuple(SAMPLING)
