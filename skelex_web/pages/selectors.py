@@ -212,8 +212,34 @@ def comparison_summary(project: Project) -> dict[str, Any]:
             rows.append(
                 {"ranking": ranking, "cells": cells, "mean": mean, "in_use": ranking == latest.get("ranking_in_use")}
             )
-        out.update(findings=findings, rows=rows)
+        out.update(findings=findings, rows=rows, labels=_labels_needed_rows(latest, findings))
     return out
+
+
+def _labels_needed_rows(latest: dict[str, Any], findings: list[str]) -> dict[str, Any] | None:
+    """The comparison's second table: per ranking (random order last) and finding, the labels it
+    needed to reach 95% of the AUROC of every pool label, and that as a share of random order's
+    (``better``/``worse`` when the share's interval lies below/above 1). None for summaries written
+    before the table existed."""
+    needed = latest.get("labels_needed")
+    if not needed:
+        return None
+    s = latest.get("settings") or {}
+    rows = []
+    for ranking in [*latest.get("rankings", []), "random"]:
+        cells = []
+        for finding in findings:
+            c = (needed.get(finding) or {}).get("rankings", {}).get(ranking) or {}
+            ci = c.get("ratio_ci") or [None, None]
+            verdict = (
+                "better" if ci[1] is not None and ci[1] < 1 else "worse" if ci[0] is not None and ci[0] > 1 else ""
+            )
+            cells.append(
+                {"labels": c.get("labels"), "ratio": c.get("ratio"), "lo": ci[0], "hi": ci[1], "verdict": verdict}
+            )
+        rows.append({"ranking": ranking, "cells": cells, "in_use": ranking == latest.get("ranking_in_use")})
+    columns = [{"finding": f, "full": (needed.get(f) or {}).get("full_data_auroc")} for f in findings]
+    return {"rows": rows, "columns": columns, "most": s.get("initial", 0) + s.get("budget", 0) * s.get("rounds", 0)}
 
 
 def queue_summary(project: Project) -> dict[str, int]:

@@ -176,6 +176,27 @@ def against_current(report: dict[str, Any], best: str, current: str) -> dict[str
     }
 
 
+def labels_needed(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per finding: how many labels each ranking (random order included) needed before its test
+    AUROC reached 95% of what every labelled image of the pool gives, and that as a share of random
+    order's, with its 95% interval when the report has one (the measure of ``simulate-al``).
+    ``None`` where the replayed range ended first."""
+    out: dict[str, dict[str, Any]] = {}
+    for head, entry in report["heads"].items():
+        out[head] = {
+            "full_data_auroc": entry.get("full_data_auroc"),
+            "rankings": {
+                name: {
+                    "labels": s.get("labels_to_95"),
+                    "ratio": s.get("ratio_vs_random"),
+                    "ratio_ci": s.get("ratio_ci"),
+                }
+                for name, s in entry["strategies"].items()
+            },
+        }
+    return out
+
+
 def mean_gains(gains: dict[str, dict[str, dict[str, float | None]]]) -> dict[str, float | None]:
     """Each ranking's gain averaged over the findings (the number the recommendation ranks by)."""
     names = sorted({n for per_head in gains.values() for n in per_head})
@@ -306,6 +327,7 @@ def summary_of(report: dict[str, Any], requested_by: str = "") -> dict[str, Any]
         "rankings": [r for r in s["strategies"] if r != "random"],
         "gains": report["gains"],
         "mean_gains": mean_gains(report["gains"]),
+        "labels_needed": labels_needed(report),
         "ranking_in_use": report.get("project", {}).get("current_ranking", ""),
         "recommendation": report["recommendation"],
         "notes": report["notes"],

@@ -71,6 +71,16 @@ def test_rankings_are_compared_on_the_project_s_own_labels_and_nothing_in_it_cha
     assert all(g["lo"] <= g["gain"] <= g["hi"] for g in gains.values())
     assert report["recommendation"]["ranking"] in {"hybrid", "kcenter"} and report["recommendation"]["text"]
     assert report["project"] == {"slug": "wrist", "current_ranking": "hybrid"}
+    # The labels each ranking needed to reach 95% of the all-labels AUROC, random's as the unit.
+    needed = compare_rankings.labels_needed(report)["abnormal"]
+    assert needed["full_data_auroc"] == report["heads"]["abnormal"]["full_data_auroc"] > 0.8
+    assert set(needed["rankings"]) == {"hybrid", "kcenter", "random"}
+    for name, entry in needed["rankings"].items():
+        assert entry == {
+            "labels": report["heads"]["abnormal"]["strategies"][name]["labels_to_95"],
+            "ratio": report["heads"]["abnormal"]["strategies"][name]["ratio_vs_random"],
+            "ratio_ci": None,  # bootstrap=0
+        }
 
     project.refresh_from_db()
     assert project.setting("sampling") in (None, "hybrid")
@@ -244,6 +254,13 @@ def test_the_page_s_comparison_runs_on_the_train_queue_and_its_result_is_shown_t
     assert 'data-testid="comparison-legend"' in page and "The ensemble ranking (five times the cost)" in page
     table = page[page.index('data-testid="comparison-table"') :]
     assert "Gain vs random: abnormal" in table and "Gain vs random: implant" not in table
+    assert "Labels to 95%: abnormal" in page and saved["labels_needed"]["abnormal"]["rankings"].keys() == {
+        "hybrid",
+        "entropy",
+        "margin",
+        "kcenter",
+        "random",
+    }
     assert "implant: left out, fewer than 10 answers in two classes (no 117, yes 3)" in page
     assert "Compare rankings on our labels" not in page  # the button is for leads
     assert "Compare rankings on our labels" in _page(project, personas["lead"])
@@ -253,6 +270,53 @@ def test_the_page_s_comparison_runs_on_the_train_queue_and_its_result_is_shown_t
     assert plot.status_code == 200 and plot["Content-Type"] == "image/png"
     assert b"".join(plot.streaming_content).startswith(b"\x89PNG")
     assert _client(personas["outsider"]).get(f"/projects/{project.pk}/compare-rankings.png").status_code == 404
+
+
+def test_the_page_says_how_many_labels_each_ranking_needed_and_marks_clear_savings(
+    project: Any, personas: Any, media_root: Path
+) -> None:
+    """The second table: labels to 95% of the all-labels AUROC per ranking, as a share of random
+    order's; green only where the share's whole interval is below 1, the range named where a
+    ranking never got there."""
+    from skelex_web.learning.services import comparison_dir
+
+    def gain(g: float) -> dict[str, float]:
+        return {"gain": g, "lo": g - 0.01, "hi": g + 0.01}
+
+    summary = {
+        "status": "done", "finished_at": "2026-11-29T20:00:00+00:00", "requested_by": "lena", "n_labelled": 200,
+        "settings": {"splits": 3, "seeds": 5, "initial": 10, "budget": 3, "rounds": 40, "seconds": 60.0},
+        "rankings": ["hybrid", "entropy", "margin"], "ranking_in_use": "hybrid", "notes": [],
+        "gains": {"abnormal": {"hybrid": gain(0.02), "entropy": gain(0.0), "margin": gain(-0.03)}},
+        "mean_gains": {"hybrid": 0.02, "entropy": 0.0, "margin": -0.03},
+        "recommendation": {"ranking": "hybrid", "clear": True, "text": "hybrid learned fastest"},
+        "labels_needed": {"abnormal": {"full_data_auroc": 0.871, "rankings": {
+            "hybrid": {"labels": 61, "ratio": 0.5980, "ratio_ci": [0.41, 0.82]},
+            "entropy": {"labels": 91, "ratio": 0.8922, "ratio_ci": [0.62, None]},
+            "margin": {"labels": None, "ratio": None, "ratio_ci": [1.2, None]},
+            "random": {"labels": 102, "ratio": 1.0, "ratio_ci": [1.0, 1.0]},
+        }}},
+    }  # fmt: skip
+    out = comparison_dir(project)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary))
+
+    page = _page(project, personas["viewer"])
+    table = page[page.index('data-testid="comparison-labels"') : page.index('data-testid="comparison-legend"')]
+    assert "Labels to 95%: abnormal" in table and "(0.871)" in table
+    rows = [r for r in table.split("<tr>")[2:]]
+    assert [r.split("<td>")[1].split("<")[0].strip() for r in rows] == ["hybrid", "entropy", "margin", "random"]
+    assert '<td class="num better">61 (0.60&times; [0.41, 0.82])</td>' in rows[0]
+    assert '<td class="num ">91 (0.89&times; [0.62, &infin;])</td>' in rows[1]
+    assert '<td class="num worse">not within 130</td>' in rows[2]  # 10 + 40 rounds x 3
+    assert '<td class="num ">102</td>' in rows[3]
+    assert "0.60&times; would save 40% of the labels" in page
+
+    # A summary written before the table existed still shows its gains, without the table.
+    del summary["labels_needed"]
+    (out / "summary.json").write_text(json.dumps(summary))
+    page = _page(project, personas["viewer"])
+    assert 'data-testid="comparison-table"' in page and 'data-testid="comparison-labels"' not in page
 
 
 def test_a_project_the_page_cannot_compare_yet_is_told_why(
