@@ -93,3 +93,33 @@ def test_the_project_page_follows_a_training_round_and_new_labels(learning_app: 
     ana_ctx.close()
     lead_ctx.close()
     assert errors == []
+
+
+def test_removing_a_member_asks_first_and_a_no_keeps_them(learning_app: LiveApp, browser: Any) -> None:
+    """Last in this module: it removes ana from the project the other tests use."""
+    app = learning_app
+    url = f"{app.url}/projects/{app.ids['project']}/"
+    errors: list[str] = []
+    ctx, page = signed_in_page(browser, app, "lea", errors)
+    page.goto(url)
+    remove = page.locator("[data-member=ana] button:has-text('Remove')")
+    asked: list[str] = []
+
+    def answer(dialog: Any, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer(d, False))
+    remove.click()
+    page.wait_for_timeout(500)  # a sent form would have navigated by now
+    assert asked == ["Remove ana from Long-bone fractures? Their labels stay in the project."]
+    page.reload()
+    assert page.locator("[data-member=ana]").count() == 1  # still a member
+
+    page.once("dialog", lambda d: answer(d, True))
+    page.locator("[data-member=ana] button:has-text('Remove')").click()
+    page.wait_for_load_state()
+    expect(page.locator("[data-testid=messages-members]")).to_contain_text("ana removed from the project.")
+    assert page.locator("[data-member=ana]").count() == 0 and len(asked) == 2
+    ctx.close()
+    assert errors == []

@@ -101,3 +101,11 @@ if (projectId) {
     },
   });
 }
+
+// Forms marked `data-confirm="question"` (removing a member) ask before they are sent. Delegated
+// from the document, so forms in regions swapped by a refresh keep asking.
+document.addEventListener("submit", (event) => {
+  const form = /** @type {HTMLFormElement} */ (event.target);
+  const question = form?.dataset?.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});

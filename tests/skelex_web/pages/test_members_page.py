@@ -103,6 +103,9 @@ def test_only_leads_manage_members_and_everyone_in_the_project_sees_them(
 def test_a_lead_who_leaves_goes_back_to_the_project_list(project: Any, personas: Any, browser_for: Any) -> None:
     Membership.objects.filter(project=project, user=personas["reviewer"]).update(role="lead")
     mine = Membership.objects.get(project=project, user=personas["lead"])
+    # The page asks first (the browser's confirm, tests/e2e), in words that say it is the lead's own way out.
+    page = browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
+    assert f'data-confirm="Leave {project.name}? You will no longer see it; another lead can add you again."' in page
     back, said = _post(browser_for("lead"), project, op="remove", membership=mine.pk)
     assert back == "/" and said == [f"You left {project.name!r}."]
 
