@@ -238,6 +238,8 @@ def learning_curve(project: Project) -> list[dict[str, Any]]:
                 "n_labelled": int(metrics.get("n_labelled", 0)),
                 "reason": (mv.config or {}).get("reason", ""),
                 "sampling": metrics.get("sampling", ""),  # the queue's ranking after this round
+                "focus": metrics.get("focus", ""),  # the one finding it ranked for, if any
+                "focus_waiting": metrics.get("focus_waiting", ""),  # chosen, but with too few answers to rank
                 "heads": {
                     name: {k: v for k, v in m.items() if isinstance(v, int | float) or v is None}
                     for name, m in (metrics.get("heads") or {}).items()

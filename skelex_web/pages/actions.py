@@ -142,30 +142,43 @@ def retrain(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def ranking(request: HttpRequest, project_id: int) -> HttpResponse:
-    """A lead chooses how training rounds order the labelling queue (``settings["sampling"]``,
-    audited as the API's settings change); a round is queued so the new order shows at once."""
+    """A lead chooses how training rounds order the labelling queue (``settings["sampling"]``) and,
+    optionally, one finding to rank for first (``settings["focus"]``, '' = every finding); audited
+    as the API's settings change; a round is queued so the new order shows at once."""
     project = _lead_project(request, project_id)
     back = redirect(reverse("pages:project-detail", args=[project.pk]) + "#learning")
     choice = request.POST.get("sampling", "")
+    focus = request.POST.get("focus", project.setting("focus") or "")
+    findings = [h["name"] for h in project.label_schema.get("heads", [])]
     if choice not in SAMPLING:
         messages.error(
             request, f"Not changed: the ranking must be one of {', '.join(SAMPLING)}.", extra_tags=AT_LEARNING
         )
         return back
-    if not projects.set_setting(actor=request.user, project=project, key="sampling", value=choice):
-        messages.info(request, f"The queue is already ranked by {choice}.", extra_tags=AT_LEARNING)
+    if focus and focus not in findings:
+        messages.error(
+            request,
+            f"Not changed: {focus!r} is not a finding of this project ({', '.join(findings)}).",
+            extra_tags=AT_LEARNING,
+        )
+        return back
+    said = choice
+    if focus:
+        said = f"{choice}, for {focus} first"
+    elif project.setting("focus"):
+        said = f"{choice}, for every finding"
+    if not projects.set_settings(actor=request.user, project=project, values={"sampling": choice, "focus": focus}):
+        messages.info(request, f"The queue is already ranked by {said}.", extra_tags=AT_LEARNING)
         return back
     name = request.user.get_username()
-    if loop.request_retrain(project, reason=f"ranking changed to {choice} by {name}"):
+    if loop.request_retrain(project, reason=f"ranking changed to {said} by {name}"):
         messages.success(
-            request,
-            f"Ranking set to {choice}; a training round is queued to reorder the queue.",
-            extra_tags=AT_LEARNING,
+            request, f"Ranking set to {said}; a training round is queued to reorder the queue.", extra_tags=AT_LEARNING
         )
     else:
         messages.success(
             request,
-            f"Ranking set to {choice}; the round already queued or running will use it.",
+            f"Ranking set to {said}; the round already queued or running will use it.",
             extra_tags=AT_LEARNING,
         )
     return back

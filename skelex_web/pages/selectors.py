@@ -175,12 +175,32 @@ def learning_summary(project: Project) -> dict[str, Any]:
         "since_last": loop.labels_since_last_round(project),
         "every": project.setting("retrain_every"),
         "sampling": project.setting("sampling"),
+        "focus": project.setting("focus") or "",
+        "focus_note": focus_note(project, heads, rounds),
         # Analysed with earlier settings or another backbone: left out of rounds until analysed again.
         "outdated": outdated(project).count(),
         "sampling_choices": list(SAMPLING.items()),
         "queue": queue_summary(project),
         "comparison": comparison_summary(project),
     }
+
+
+def focus_note(project: Project, heads: list[str], rounds: list[dict[str, Any]]) -> str:
+    """Why the project's focus finding does not rank the queue, when it does not ('' when it does
+    or there is none)."""
+    focus = project.setting("focus") or ""
+    if not focus:
+        return ""
+    if focus not in heads:
+        return f"{focus} is no longer a finding of this project: the queue is ranked for every finding."
+    if (sampling := project.setting("sampling") or "hybrid") in ("kcenter", "random"):
+        return f"{sampling} does not use the model's answers, so putting {focus} first changes nothing with it."
+    if rounds and rounds[-1].get("focus_waiting") == focus:
+        return (
+            f"{focus} has no two different answers yet: the queue is ranked for every finding until it has "
+            "(the next round after that puts it first)."
+        )
+    return ""
 
 
 def comparison_summary(project: Project) -> dict[str, Any]:

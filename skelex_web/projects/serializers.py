@@ -53,7 +53,20 @@ class ProjectSerializer(serializers.ModelSerializer):
         for flag in ("deidentify", "keep_file_names"):
             if flag in value and not isinstance(value[flag], bool):
                 raise serializers.ValidationError({flag: "must be true or false"})
+        if not isinstance(value.get("focus", ""), str):
+            raise serializers.ValidationError({"focus": "must be a finding's name, or '' for every finding"})
         return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The focus finding (``settings["focus"]``) must be one of the project's findings."""
+        focus = (attrs.get("settings") or {}).get("focus") or ""
+        schema = attrs.get("label_schema") or (self.instance.label_schema if self.instance else {}) or {}
+        findings = [h.get("name") for h in schema.get("heads", [])]
+        if focus and focus not in findings:
+            raise serializers.ValidationError(
+                {"settings": {"focus": f"{focus!r} is not a finding of this project ({', '.join(findings)})"}}
+            )
+        return attrs
 
 
 class MembershipSerializer(serializers.ModelSerializer):

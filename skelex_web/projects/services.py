@@ -63,6 +63,15 @@ def set_setting(*, actor: Any, project: Project, key: str, value: Any) -> bool:
     return True
 
 
+def set_settings(*, actor: Any, project: Project, values: dict[str, Any]) -> bool:
+    """Sets several of the project's settings in one audited change, keeping the others; False if
+    it already had every one of those values (nothing written). An absent key counts as ''."""
+    if all((project.setting(k) or "") == (v or "") for k, v in values.items()):
+        return False
+    update_project(actor=actor, project=project, changes={"settings": {**(project.settings or {}), **values}})
+    return True
+
+
 def keep_file_names(*, actor: Any, project: Project) -> bool:
     """Turns on the project's ``keep_file_names`` setting (audited); False if it was already on."""
     return set_setting(actor=actor, project=project, key="keep_file_names", value=True)

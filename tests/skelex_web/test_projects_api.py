@@ -109,6 +109,24 @@ def test_the_ranking_setting_is_one_of_the_sampling_strategies(project: Any, cli
     assert project.setting("sampling") == "ensemble"
 
 
+def test_the_focus_setting_names_one_of_the_project_s_findings(project: Any, client_for: Any) -> None:
+    url = f"/api/projects/{project.pk}/"
+    lead = client_for("lead")
+    response = lead.patch(url, {"settings": {"focus": "spleen"}}, format="json")
+    assert response.status_code == 400
+    assert "'spleen' is not a finding of this project (abnormal, tumour_type" in str(response.json()["errors"])
+    assert lead.patch(url, {"settings": {"focus": 3}}, format="json").status_code == 400
+    # A schema that drops the finding in the same request is checked against the new schema.
+    schema = {"heads": [h for h in project.label_schema["heads"] if h["name"] != "implant"]}
+    both = lead.patch(url, {"label_schema": schema, "settings": {"focus": "implant"}}, format="json")
+    assert both.status_code == 400
+    response = lead.patch(url, {"settings": {"focus": "implant"}}, format="json")
+    assert response.status_code == 200, response.content
+    project.refresh_from_db()
+    assert project.setting("focus") == "implant"
+    assert client_for("annotator").patch(url, {"settings": {"focus": ""}}, format="json").status_code == 403
+
+
 def test_last_lead_cannot_be_removed(project: Any, personas: Any, client_for: Any) -> None:
     lead_membership = Membership.objects.get(project=project, user=personas["lead"])
     response = client_for("lead").delete(f"/api/projects/{project.pk}/members/{lead_membership.pk}/")

@@ -69,6 +69,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="entropy",
         help="what the hybrid ranks its candidates by: the model's entropy, or a bootstrap ensemble's disagreement",
     )
+    p.add_argument(
+        "--focus",
+        default="",
+        help="comma-separated heads the rankings rank by (default: all); every head is still trained and scored",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="images per forward when embedding")
     p.add_argument(
         "--pooling",
@@ -318,6 +323,10 @@ def plot_ratios(ax: Any, strategies: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
+    focus = tuple(h.strip() for h in args.focus.split(",") if h.strip())
+    if unknown := [h for h in focus if h not in heads]:
+        print(f"simulate-al: --focus {','.join(unknown)} is not among --heads {','.join(heads)}", file=sys.stderr)
+        return 2
     ids, schema, targets = read_labels(args.data, heads)
     emb_ids, emb = load_or_compute(args, ids)
     row = {image_id: i for i, image_id in enumerate(ids)}
@@ -343,6 +352,7 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         head_config=HeadConfig(weight_decay=args.weight_decay),
         hybrid_uncertainty=args.hybrid_uncertainty,
+        focus=focus,
     )
     t0 = time.perf_counter()
     report = simulate(x, t, schema, settings, log=lambda s: print(s, file=sys.stderr))

@@ -71,6 +71,9 @@ class SimulationSettings:
     ensemble_members: int = 5
     hybrid_uncertainty: str = "entropy"  # or "disagreement": of a bootstrap ensemble (sampling.hybrid)
     head_config: HeadConfig | None = None
+    # Heads the rankings read (empty: all). Every head is still trained and scored; only what the
+    # uncertainty-based rankings rank by changes (a project that labels for one finding first).
+    focus: tuple[str, ...] = ()
     bootstrap: int = 2000
     splits: int = 1
     jobs: int = 1
@@ -107,6 +110,18 @@ def _subset(targets: Mapping[str, np.ndarray], idx: np.ndarray) -> dict[str, np.
     return {name: np.asarray(t)[idx] for name, t in targets.items()}
 
 
+def focused(schema: Schema, focus: Sequence[str]) -> Schema:
+    """The heads a ranking reads: those named in ``focus`` (all when empty)."""
+    if not focus:
+        return schema
+    unknown = sorted(set(focus) - {h.name for h in schema.heads})
+    if unknown:
+        raise ValueError(
+            f"focus on unknown head {', '.join(unknown)}; heads: {', '.join(h.name for h in schema.heads)}"
+        )
+    return Schema(tuple(h for h in schema.heads if h.name in focus))
+
+
 def run_strategy(
     strategy: str,
     emb: np.ndarray,
@@ -122,6 +137,7 @@ def run_strategy(
     test_idx = np.flatnonzero(test)
     labelled = [int(i) for i in initial]
     curves: dict[str, list[float]] = {h.name: [] for h in schema.heads}
+    ranked = focused(schema, settings.focus)
     for r in range(settings.rounds + 1):
         lab = np.asarray(labelled, dtype=np.int64)
         model = train_heads(emb[lab], _subset(targets, lab), schema, cfg)
@@ -131,12 +147,12 @@ def run_strategy(
             break
         kwargs: dict[str, Any] = dict(n=len(emb), labelled=lab, exclude=test_idx, seed=seed * 1000 + r)
         if strategy in ("entropy", "margin", "hybrid"):
-            kwargs.update(schema=schema, probs=model.predict_proba(emb, calibrated=False))
+            kwargs.update(schema=ranked, probs=model.predict_proba(emb, calibrated=False))
         if strategy == "ensemble" or (strategy == "hybrid" and settings.hybrid_uncertainty == "disagreement"):
             members = bootstrap_ensemble(
                 emb[lab], _subset(targets, lab), schema, settings.ensemble_members, cfg, seed + r
             )
-            kwargs.update(schema=schema, member_probs=[m.predict_proba(emb, calibrated=False) for m in members])
+            kwargs.update(schema=ranked, member_probs=[m.predict_proba(emb, calibrated=False) for m in members])
         if strategy in ("kcenter", "hybrid", "cold_start"):
             kwargs.update(embeddings=emb)
         if strategy == "hybrid":
@@ -317,6 +333,7 @@ def _simulate(
     n = len(emb)
     if settings.splits < 1 or settings.seeds < 1:
         raise ValueError("splits and seeds must be at least 1")
+    focused(schema, settings.focus)  # unknown heads are named before any work
     cfg = settings.head_config or HeadConfig()
     ns = settings.initial + settings.budget * np.arange(settings.rounds + 1)
     tests, fulls, jobs = [], [], []
@@ -373,6 +390,7 @@ def _simulate(
         "initial": settings.initial,
         "test_fraction": settings.test_fraction,
         "hybrid_uncertainty": settings.hybrid_uncertainty,
+        "focus": list(settings.focus),
         "weight_decay": (settings.head_config or HeadConfig()).weight_decay,
         "n_images": int(n),
         "n_pool": int((~tests[0]).sum()),

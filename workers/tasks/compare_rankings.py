@@ -267,6 +267,10 @@ def compare(
     from workers.ml.simulate_al import simulate
 
     emb, schema, targets, notes = project_data(project, log, max_images)
+    # The replays rank as the project does: for its focus finding first, when it has one compared.
+    focus = str(project.setting("focus") or "")
+    if focus and focus in targets and "focus" not in overrides:
+        overrides["focus"] = (focus,)
     settings = settings or default_settings(len(emb), **overrides)
     total = settings.splits * settings.seeds * len(settings.strategies)
     done = 0
@@ -324,6 +328,7 @@ def summary_of(report: dict[str, Any], requested_by: str = "") -> dict[str, Any]
         "requested_by": requested_by,
         "n_labelled": s["n_labelled"],
         "settings": {k: s[k] for k in ("splits", "seeds", "initial", "budget", "rounds", "seconds")},
+        "focus": s.get("focus") or [],
         "rankings": [r for r in s["strategies"] if r != "random"],
         "gains": report["gains"],
         "mean_gains": mean_gains(report["gains"]),
@@ -498,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{s['n_labelled']} labelled images, {s['splits']} test splits x {s['seeds']} seeds, {s['initial']} initial "
         f"labels, {s['budget']} per round, {s['rounds']} rounds ({s['seconds']} s)"
+        + (f"; ranked for {', '.join(s['focus'])} first, as the project is" if s.get("focus") else "")
     )
     print(table(report))
     print()

@@ -89,6 +89,20 @@ def _strategy(project: Project) -> str:
     return strategy
 
 
+def _ranked(project: Project, schema: Schema, learnable: list[str], summary: dict[str, Any]) -> Schema:
+    """The heads a round ranks by: the project's focus finding (``settings["focus"]``, a lead's
+    choice to label for one finding first) once it has two different answers, else every learnable
+    head; ``summary`` says which (``focus``, or ``focus_waiting`` while the focus cannot rank yet)."""
+    focus = str(project.setting("focus") or "")
+    names = learnable
+    if focus and focus in learnable:
+        names = [focus]
+        summary["focus"] = focus
+    elif focus:
+        summary["focus_waiting"] = focus
+    return Schema(tuple(h for h in schema.heads if h.name in names))
+
+
 def _json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
     """NaN/inf (e.g. AUROC of a head with one class so far) become None: JSON has no NaN."""
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
@@ -205,8 +219,11 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
             f"{stale} images have embeddings of another kind (analysed with an earlier embedding "
             "setting); re-analyse them to include them (manage.py reanalyse)"
         )
+    ranked = schema
     if labelled:
         targets = encode_answers(schema, per_image)
+        # Decided before the heads' ModelVersion is written, so the round records what it ranked by.
+        ranked = _ranked(project, schema, learnable_heads(schema, targets), summary)
         if reused is not None:
             heads_mv, model = reused
             summary["reused"] = heads_mv.pk
@@ -238,7 +255,6 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
             unranked = set(Image.objects.filter(project=project, al_priority__isnull=True).values_list("id", flat=True))
             fresh_idx = [k for k in pool_idx if ids[k] in unranked]
             _write_head_suggestions(project, heads_mv, schema, probs, ids, fresh_idx, learnable, only_these=True)
-            ranked = Schema(tuple(h for h in schema.heads if h.name in learnable))
             scores = sampling.uncertainty(ranked, probs)
             _reorder(
                 [ids[k] for k in fresh_idx], set(), [], scores[fresh_idx],
@@ -255,11 +271,10 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
     else:
         learnable = []
     if learnable:
-        ranked = Schema(tuple(h for h in schema.heads if h.name in learnable))
         members = None
         if strategy == "ensemble":
             ensemble = bootstrap_ensemble(emb, targets, schema, members=5, seed=seed)
-            members = [{h: p[h] for h in learnable} for p in (m.predict_proba(emb) for m in ensemble)]
+            members = [{h.name: p[h.name] for h in ranked.heads} for p in (m.predict_proba(emb) for m in ensemble)]
         picks = sampling.select(
             strategy,
             ROUND_BUDGET,

@@ -475,3 +475,47 @@ def test_a_request_the_broker_refuses_can_be_made_again(
     assert len(sent) == 1
     with django_capture_on_commit_callbacks(execute=True):
         assert not request()  # now it is pending
+
+
+def _implant(image: Image, user: Any, value: str) -> None:
+    AnnotationFactory(image=image, author=user, kind="head", head="implant", value=value,
+                      x0=None, y0=None, x1=None, y1=None)  # fmt: skip
+
+
+def _findings_named(project: Any, user: Any) -> set[str]:
+    """The findings the queue's reasons name ('uncertain: p(implant) = 0.41' names implant)."""
+    reasons = [i.al_reason or "" for i in loop.worklist(project, user)]
+    return {name for name in ("abnormal", "implant") if any(f"({name}" in r for r in reasons)}
+
+
+def test_a_focus_finding_alone_ranks_the_queue_once_it_has_two_answers(
+    pool: list[Image], project: Any, personas: Any
+) -> None:
+    ann = personas["annotator"]
+    answer_twenty(pool, ann)
+    for image in pool[:10] + pool[20:30]:
+        _implant(image, ann, "no")
+    project.settings = {**project.settings, "focus": "implant"}
+    project.save()
+    # Implant has only 'no' answers: it cannot rank yet, so every finding that can does, and the
+    # round says so.
+    summary = retrain(project.pk)
+    assert summary["focus_waiting"] == "implant" and "focus" not in summary
+    assert _findings_named(project, ann) == {"abnormal"}
+    assert loop.learning_curve(project)[-1]["focus_waiting"] == "implant"
+
+    # With a 'yes' among them it ranks alone; the round records it (the rounds table's column).
+    from skelex_web.labeling.models import Annotation
+
+    Annotation.objects.filter(head="implant", image__in=pool[:3]).update(value="yes")
+    summary = retrain(project.pk)
+    assert summary["focus"] == "implant" and "focus_waiting" not in summary
+    assert summary["heads_ranked"] == ["abnormal", "implant"]  # both still learned and suggested
+    assert _findings_named(project, ann) == {"implant"}
+    assert loop.learning_curve(project)[-1]["focus"] == "implant"
+
+    # Every finding again.
+    project.settings = {**project.settings, "focus": ""}
+    project.save()
+    retrain(project.pk)
+    assert "abnormal" in _findings_named(project, ann)

@@ -325,3 +325,55 @@ def test_a_clear_recommendation_offers_leads_its_ranking_in_one_click(
     project.settings = {**project.settings, "sampling": "kcenter"}
     project.save()
     assert 'data-testid="use-recommended"' not in browser_for("lead").get(f"/projects/{project.pk}/").content.decode()
+
+
+def test_a_lead_puts_one_finding_first_and_everyone_sees_it(
+    project: Any, browser_for: Any, sent_tasks: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    from skelex_web.audit.models import AuditEvent
+
+    lead = browser_for("lead")
+    page = lead.get(f"/projects/{project.pk}/").content.decode()
+    assert (
+        '<option value="" selected>every finding</option>' in page and '<option value="implant">implant first' in page
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = lead.post(
+            f"/projects/{project.pk}/ranking/", {"sampling": "hybrid", "focus": "implant"}, follow=True
+        )
+    assert messages_at(response.content.decode())["learning"][0].startswith(
+        "Ranking set to hybrid, for implant first; a training round is queued"
+    )
+    project.refresh_from_db()
+    assert project.setting("focus") == "implant" and project.setting("sampling") == "hybrid"
+    assert sent_tasks == [("workers.learning.retrain", [project.pk])]
+    change = AuditEvent.objects.filter(action="project.update", project=project).latest("id")
+    assert change.actor.username == "lena" and change.after["settings"]["focus"] == "implant"
+    assert not (change.before["settings"] or {}).get("focus")
+    assert '<option value="implant" selected>implant first' in response.content.decode()
+
+    # Changing the ranking alone keeps the focus; a finding the project does not have changes nothing.
+    lead.post(f"/projects/{project.pk}/ranking/", {"sampling": "entropy"})
+    project.refresh_from_db()
+    assert (project.setting("sampling"), project.setting("focus")) == ("entropy", "implant")
+    bad = lead.post(f"/projects/{project.pk}/ranking/", {"sampling": "hybrid", "focus": "spleen"}, follow=True)
+    assert "Not changed: &#x27;spleen&#x27; is not a finding of this project" in bad.content.decode()
+    project.refresh_from_db()
+    assert (project.setting("sampling"), project.setting("focus")) == ("entropy", "implant")
+
+    # Others read it; with a ranking that ignores the model, the page says the focus does nothing.
+    viewer = browser_for("viewer")
+    assert (
+        "The queue is ranked by entropy (most uncertain first"
+        in (text := viewer.get(f"/projects/{project.pk}/").content.decode())
+        and ", for implant first." in text
+    )
+    lead.post(f"/projects/{project.pk}/ranking/", {"sampling": "kcenter"})
+    note = viewer.get(f"/projects/{project.pk}/").content.decode()
+    assert "kcenter does not use the model&#x27;s answers, so putting implant first changes nothing with it." in note
+
+    # Back to every finding.
+    back = lead.post(f"/projects/{project.pk}/ranking/", {"sampling": "hybrid", "focus": ""}, follow=True)
+    assert messages_at(back.content.decode())["learning"][-1].startswith("Ranking set to hybrid, for every finding")
+    project.refresh_from_db()
+    assert project.setting("focus") == ""

@@ -388,6 +388,26 @@ def test_the_comparison_api_serves_members_and_takes_requests_from_leads(
     assert body["latest"]["recommendation"]["ranking"] in {"hybrid", "entropy", "margin", "kcenter"}
 
 
+def test_a_project_with_a_focus_finding_is_replayed_ranking_for_it(
+    labelled: list[Image], project: Any, personas: Any, media_root: Path
+) -> None:
+    from skelex_web.learning.services import latest_comparison
+    from workers.tasks.compare_rankings import compare_task
+
+    options = {"seeds": 2, "splits": 1, "rounds": 3, "bootstrap": 0}
+    project.settings = {**project.settings, "focus": "abnormal"}
+    project.save()
+    compare_task(project.pk, "lena", options=options)
+    assert latest_comparison(project)["focus"] == ["abnormal"]
+    assert "more a round, ranked for abnormal first as the project is)" in _page(project, personas["viewer"])
+    # A focus on a finding left out of the comparison (too few answers) is not replayed.
+    project.settings = {**project.settings, "focus": "implant"}
+    project.save()
+    compare_task(project.pk, "lena", options=options)
+    assert latest_comparison(project)["focus"] == []
+    assert "as the project is" not in _page(project, personas["viewer"])
+
+
 def test_the_rankings_compared_are_those_a_project_can_choose() -> None:
     from skelex_web.projects.models import SAMPLING
 
