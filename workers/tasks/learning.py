@@ -92,8 +92,9 @@ def _strategy(project: Project) -> str:
 def _ranked(project: Project, schema: Schema, learnable: list[str], summary: dict[str, Any]) -> Schema:
     """The heads a round ranks by: the project's focus finding (``settings["focus"]``, a lead's
     choice to label for one finding first) once it has two different answers, else every learnable
-    head; ``summary`` says which (``focus``, or ``focus_waiting`` while the focus cannot rank yet)."""
-    focus = str(project.setting("focus") or "")
+    head; ``summary`` says which (``focus``, or ``focus_waiting`` while the focus cannot rank yet).
+    Rankings that ignore the model's answers (kcenter, random) record no focus."""
+    focus = str(project.setting("focus") or "") if summary.get("sampling") not in ("kcenter", "random") else ""
     names = learnable
     if focus and focus in learnable:
         names = [focus]

@@ -514,8 +514,13 @@ def test_a_focus_finding_alone_ranks_the_queue_once_it_has_two_answers(
     assert _findings_named(project, ann) == {"implant"}
     assert loop.learning_curve(project)[-1]["focus"] == "implant"
 
+    # A ranking that ignores the model's answers records no focus (the rounds table would say so).
+    project.settings = {**project.settings, "sampling": "kcenter"}
+    project.save()
+    assert "focus" not in retrain(project.pk) and loop.learning_curve(project)[-1]["focus"] == ""
+
     # Every finding again.
-    project.settings = {**project.settings, "focus": ""}
+    project.settings = {**project.settings, "sampling": "hybrid", "focus": ""}
     project.save()
     retrain(project.pk)
     assert "abnormal" in _findings_named(project, ann)
