@@ -52,7 +52,7 @@ def _image(result: services.IngestResult) -> Image:
 
 def _assert_pseudonym(image: Image, fmt: str, ext: str) -> None:
     assert image.name == f"{fmt}-{image.sha256[:12]}.{ext}"
-    for part in ("DOE", "JOHN", "1960"):
+    for part in ("DOE", "JOHN", "_1960"):  # a bare "1960" can occur in the hex digest
         assert part not in image.name
 
 
@@ -102,7 +102,7 @@ def test_import_images_then_export_carries_no_patient_name(project: Any, tmp_pat
     entries = read_zip(Path(settings.MEDIA_ROOT, job.file.name))
     assert any(name.startswith("images/") for name in entries)
     for name, data in entries.items():
-        for part in ("DOE", "JOHN", "1960"):
+        for part in ("DOE", "JOHN", "_1960"):
             assert part not in name, name
         if not name.startswith("images/"):  # labels, manifest, summary: the names they record
             assert b"DOE" not in data and b"JOHN" not in data, name
