@@ -29,6 +29,7 @@ from skelex_web.pages.templatetags.flash import at
 from skelex_web.projects import services as projects
 from skelex_web.projects.models import SAMPLING, Membership, Project, Role
 from skelex_web.projects.permissions import get_project_for
+from skelex_web.projects.schema import head_names
 from skelex_web.studies.services import REJECTED, summarise
 from skelex_web.studies.uploads import QueueUnavailable, receive_uploads
 
@@ -148,8 +149,8 @@ def ranking(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _lead_project(request, project_id)
     back = redirect(reverse("pages:project-detail", args=[project.pk]) + "#learning")
     choice = request.POST.get("sampling", "")
-    focus = request.POST.get("focus", project.setting("focus") or "")
-    findings = [h["name"] for h in project.label_schema.get("heads", [])]
+    focus = request.POST.get("focus", project.setting("focus"))
+    findings = head_names(project.label_schema)
     if choice not in SAMPLING:
         messages.error(
             request, f"Not changed: the ranking must be one of {', '.join(SAMPLING)}.", extra_tags=AT_LEARNING

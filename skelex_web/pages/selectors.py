@@ -13,7 +13,8 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 
 from skelex_web.labeling.models import Annotation, AnnotationKind, Suggestion, SuggestionState
 from skelex_web.learning.services import outdated
-from skelex_web.projects.models import SAMPLING, Project
+from skelex_web.projects.models import IGNORE_FOCUS, SAMPLING, Project
+from skelex_web.projects.schema import head_names
 from skelex_web.studies.models import Image, ImageStatus
 
 FILTER_KEYS = ("status", "label", "body_part", "suggestions", "labelled")
@@ -163,7 +164,7 @@ def learning_summary(project: Project) -> dict[str, Any]:
     from skelex_web.learning.plots import learning_curve_svg
 
     rounds = loop.learning_curve(project)
-    heads = [h["name"] for h in project.label_schema.get("heads", [])]
+    heads = head_names(project.label_schema)
     table = [
         {**r, "number": n, "aurocs": [r["heads"].get(h, {}).get("auroc") for h in heads]}
         for n, r in reversed(list(enumerate(rounds, 1)))
@@ -175,7 +176,7 @@ def learning_summary(project: Project) -> dict[str, Any]:
         "since_last": loop.labels_since_last_round(project),
         "every": project.setting("retrain_every"),
         "sampling": project.setting("sampling"),
-        "focus": project.setting("focus") or "",
+        "focus": project.setting("focus"),
         "focus_note": focus_note(project, heads, rounds),
         # Analysed with earlier settings or another backbone: left out of rounds until analysed again.
         "outdated": outdated(project).count(),
@@ -188,12 +189,12 @@ def learning_summary(project: Project) -> dict[str, Any]:
 def focus_note(project: Project, heads: list[str], rounds: list[dict[str, Any]]) -> str:
     """Why the project's focus finding does not rank the queue, when it does not ('' when it does
     or there is none)."""
-    focus = project.setting("focus") or ""
+    focus = project.setting("focus")
     if not focus:
         return ""
     if focus not in heads:
         return f"{focus} is no longer a finding of this project: the queue is ranked for every finding."
-    if (sampling := project.setting("sampling") or "hybrid") in ("kcenter", "random"):
+    if (sampling := project.setting("sampling")) in IGNORE_FOCUS:
         return f"{sampling} does not use the model's answers, so putting {focus} first changes nothing with it."
     if rounds and rounds[-1].get("focus_waiting") == focus:
         return (

@@ -35,10 +35,15 @@ SAMPLING: dict[str, str] = {
 }
 
 
+# Rankings that do not read the model's answers, and so ignore a focus finding.
+IGNORE_FOCUS = frozenset({"kcenter", "random"})
+
+
 def default_settings() -> dict[str, Any]:
     # keep_file_names: keep PNG/JPEG/TIFF base names as Image.name while de-identifying; only for
     # public, already anonymised datasets whose file names are their identifiers (FracAtlas).
-    return {"deidentify": True, "keep_file_names": False, "retrain_every": 20, "sampling": "hybrid"}
+    # focus: the one finding the queue is ranked for first ('' = every finding).
+    return {"deidentify": True, "keep_file_names": False, "retrain_every": 20, "sampling": "hybrid", "focus": ""}
 
 
 class Project(models.Model):

@@ -133,6 +133,11 @@ def validate_schema(schema: Any) -> dict[str, list[str]]:
     return errors
 
 
+def head_names(schema: dict[str, Any]) -> list[str]:
+    """The names of the schema's heads (the project's findings), in order."""
+    return [h.get("name") for h in (schema or {}).get("heads", [])]
+
+
 def head_by_name(schema: dict[str, Any], name: str) -> dict[str, Any] | None:
     for head in schema.get("heads", []):
         if head.get("name") == name:

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from .models import SAMPLING, Membership, Project, Role
 from .permissions import role_of
-from .schema import validate_schema
+from .schema import head_names, validate_schema
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -61,7 +61,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         """The focus finding (``settings["focus"]``) must be one of the project's findings."""
         focus = (attrs.get("settings") or {}).get("focus") or ""
         schema = attrs.get("label_schema") or (self.instance.label_schema if self.instance else {}) or {}
-        findings = [h.get("name") for h in schema.get("heads", [])]
+        findings = head_names(schema)
         if focus and focus not in findings:
             raise serializers.ValidationError(
                 {"settings": {"focus": f"{focus!r} is not a finding of this project ({', '.join(findings)})"}}

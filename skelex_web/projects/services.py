@@ -57,16 +57,13 @@ def update_project(*, actor: Any, project: Project, changes: dict[str, Any]) -> 
 def set_setting(*, actor: Any, project: Project, key: str, value: Any) -> bool:
     """Sets one of the project's settings, keeping the others (audited); False if it already had
     that value (nothing written)."""
-    if project.setting(key) == value:
-        return False
-    update_project(actor=actor, project=project, changes={"settings": {**(project.settings or {}), key: value}})
-    return True
+    return set_settings(actor=actor, project=project, values={key: value})
 
 
 def set_settings(*, actor: Any, project: Project, values: dict[str, Any]) -> bool:
     """Sets several of the project's settings in one audited change, keeping the others; False if
-    it already had every one of those values (nothing written). An absent key counts as ''."""
-    if all((project.setting(k) or "") == (v or "") for k, v in values.items()):
+    it already had every one of those values (nothing written)."""
+    if all(project.setting(k) == v for k, v in values.items()):
         return False
     update_project(actor=actor, project=project, changes={"settings": {**(project.settings or {}), **values}})
     return True

@@ -30,7 +30,7 @@ from skelex_web.labeling.models import Annotation, Suggestion, SuggestionState
 from skelex_web.learning.loop import fresh_claim, retrain_finished
 from skelex_web.learning.models import Embedding, ModelKind, ModelVersion
 from skelex_web.learning.services import resolve_backbone
-from skelex_web.projects.models import Project
+from skelex_web.projects.models import IGNORE_FOCUS, Project
 from skelex_web.studies.models import Image
 from workers.ml import sampling
 from workers.ml.heads import HeadsModel, Schema, encode_answers, learnable_heads, suggestions
@@ -89,12 +89,12 @@ def _strategy(project: Project) -> str:
     return strategy
 
 
-def _ranked(project: Project, schema: Schema, learnable: list[str], summary: dict[str, Any]) -> Schema:
+def _ranked(project: Project, strategy: str, schema: Schema, learnable: list[str], summary: dict[str, Any]) -> Schema:
     """The heads a round ranks by: the project's focus finding (``settings["focus"]``, a lead's
     choice to label for one finding first) once it has two different answers, else every learnable
     head; ``summary`` says which (``focus``, or ``focus_waiting`` while the focus cannot rank yet).
     Rankings that ignore the model's answers (kcenter, random) record no focus."""
-    focus = str(project.setting("focus") or "") if summary.get("sampling") not in ("kcenter", "random") else ""
+    focus = str(project.setting("focus") or "") if strategy not in IGNORE_FOCUS else ""
     names = learnable
     if focus and focus in learnable:
         names = [focus]
@@ -224,7 +224,7 @@ def _retrain(project_id: int, reason: str, seed: int, rank_only: bool = False) -
     if labelled:
         targets = encode_answers(schema, per_image)
         # Decided before the heads' ModelVersion is written, so the round records what it ranked by.
-        ranked = _ranked(project, schema, learnable_heads(schema, targets), summary)
+        ranked = _ranked(project, strategy, schema, learnable_heads(schema, targets), summary)
         if reused is not None:
             heads_mv, model = reused
             summary["reused"] = heads_mv.pk
