@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from rest_framework import mixins, status, viewsets
@@ -13,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from skelex_web.projects.filters import FilterSet
 from skelex_web.projects.permissions import visible
 from skelex_web.studies.models import Image
 
@@ -39,7 +39,7 @@ def conflict(exc: services.StaleVersion, request: Request, *, creating: bool = F
     )
 
 
-class AnnotationFilter(django_filters.FilterSet):
+class AnnotationFilter(FilterSet):
     class Meta:
         model = Annotation
         fields = ["project", "image", "kind", "label", "head", "origin", "author", "reviewed"]

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from skelex_web.labeling.models import Annotation
 from skelex_web.learning.models import ErrorMap
+from skelex_web.projects.filters import FilterSet
 from skelex_web.projects.models import Role
 from skelex_web.projects.permissions import require_role, visible
 
@@ -21,7 +22,7 @@ from .models import Image, Study
 from .serializers import ImageSerializer, StudySerializer
 
 
-class ImageFilter(django_filters.FilterSet):
+class ImageFilter(FilterSet):
     label = django_filters.CharFilter(method="filter_label", help_text="images with a live box of this label")
     suggestion_state = django_filters.CharFilter(field_name="suggestions__state", distinct=True)
     labelled = django_filters.BooleanFilter(method="filter_labelled")

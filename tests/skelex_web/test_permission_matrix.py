@@ -13,7 +13,7 @@ import pytest
 from django.core.files.base import ContentFile
 
 from skelex_web.projects.models import ROLE_RANK, Role
-from tests.factories import AnnotationFactory, ImageFactory, SuggestionFactory, UserFactory
+from tests.factories import AnnotationFactory, ImageFactory, StudyFactory, SuggestionFactory, UserFactory
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,31 @@ def test_lists_show_only_member_projects(url: str, project: Any, other_project: 
     assert other["project"] not in seen
     if url != "/api/studies/":
         assert own["project"] in seen
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/images/?project={project}",
+        "/api/images/?study={study}",
+        "/api/studies/?project={project}",
+        "/api/annotations/?image={image}",
+        "/api/suggestions/?image={image}",
+        "/api/model-versions/?project={project}",
+        "/api/audit-events/?project={project}",
+        "/api/dataset-versions/?project={project}",
+    ],
+)
+def test_a_filter_by_another_projects_id_answers_as_for_an_id_that_does_not_exist(
+    url: str, project: Any, other_project: Any, client_for: Any
+) -> None:
+    # Otherwise ?project=N is a probe for which projects (images, studies) exist.
+    other = {**_objects(other_project), "study": StudyFactory(project=other_project).pk}
+    client = client_for("lead")
+    foreign = client.get(url.format(**other))
+    missing = client.get(url.format(**dict.fromkeys(other, 10**6)))
+    assert foreign.status_code == missing.status_code == 200, (foreign.content, missing.content)
+    assert foreign.json()["results"] == missing.json()["results"] == []
 
 
 def test_audit_events_visible_to_reviewers_and_leads_only(project: Any, client_for: Any) -> None:
