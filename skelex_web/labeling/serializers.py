@@ -6,12 +6,24 @@ from typing import Any
 
 from rest_framework import serializers
 
+from skelex_web.projects.permissions import visible
+
 from .models import Annotation, Suggestion
+
+
+class VisibleSuggestion(serializers.PrimaryKeyRelatedField):
+    """A suggestion id, looked up among the caller's projects only: another project's reads as one
+    that does not exist, so the answer does not tell which ids exist there."""
+
+    def get_queryset(self) -> Any:
+        request = self.context.get("request")
+        return visible(Suggestion.objects.all(), getattr(request, "user", None))
 
 
 class AnnotationSerializer(serializers.ModelSerializer):
     author_name = serializers.CharField(source="author.username", read_only=True, default="")
     value = serializers.JSONField(required=False, allow_null=True)
+    suggestion = VisibleSuggestion(required=False, allow_null=True)
 
     class Meta:
         model = Annotation

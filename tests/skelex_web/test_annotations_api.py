@@ -123,6 +123,21 @@ def test_suggestion_provenance_accepted_edited_rejected(image: Any, personas: An
     assert client.post(f"/api/suggestions/{s_reject.pk}/accept/").status_code == 400
 
 
+def test_another_projects_suggestion_is_refused_as_one_that_does_not_exist(
+    image: Any, other_project: Any, client_for: Any
+) -> None:
+    foreign = SuggestionFactory(image=ImageFactory(project=other_project))
+    client = client_for("annotator")
+    said = []
+    for pk in (foreign.pk, 10**6):
+        response = client.post("/api/annotations/", box(image, suggestion=pk), format="json")
+        assert response.status_code == 400, response.content
+        said.append(str(response.json()["errors"]).replace(str(pk), "N"))
+    # The same words for both: the answer must not tell which ids exist in other projects.
+    assert said[0] == said[1]
+    assert Suggestion.objects.get(pk=foreign.pk).state == "pending" and not Annotation.objects.exists()
+
+
 def test_accept_all_turns_every_pending_box_into_an_annotation(image: Any, client_for: Any) -> None:
     for i in range(3):
         SuggestionFactory(image=image, rank=i)
