@@ -1,11 +1,12 @@
-"""Audit trail, readable by reviewers and leads of the project."""
+"""Audit trail, readable by reviewers and leads of the project; events outside any project (a
+deleted project, a registered backbone) by staff."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from rest_framework import mixins, serializers, viewsets
 
-from skelex_web.projects.models import Role
+from skelex_web.projects.models import Membership, Role
 
 from .models import AuditEvent
 
@@ -35,7 +36,10 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filterset_fields = ["project", "action", "target_type", "target_id"]
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
-        return AuditEvent.objects.filter(
-            project__memberships__user=self.request.user,
-            project__memberships__role__in=[Role.REVIEWER, Role.LEAD],
-        ).select_related("actor")
+        user = self.request.user
+        readable = Q(
+            project__in=Membership.objects.filter(user=user, role__in=[Role.REVIEWER, Role.LEAD]).values("project")
+        )
+        if user.is_staff:
+            readable |= Q(project__isnull=True)
+        return AuditEvent.objects.filter(readable).select_related("actor")

@@ -14,7 +14,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from skelex_web.audit.services import record
 from skelex_web.projects.models import Role
 from skelex_web.projects.permissions import get_project_for, require_role, visible
 from skelex_web.studies.models import Image
@@ -40,8 +39,7 @@ class RetrainView(APIView):
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = get_project_for(request.user, project_id, Role.LEAD)
-        queued = loop.request_retrain(project, reason=f"on demand by {request.user.username}")
-        record(actor=request.user, action="heads.retrain", target=project, project=project, after={"queued": queued})
+        queued = loop.retrain_on_demand(project, request.user)
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
 
 

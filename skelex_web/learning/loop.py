@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from skelex_web.audit.services import record
 from skelex_web.labeling.models import Annotation
 from skelex_web.projects.models import Project
 from skelex_web.studies.models import Image
@@ -65,6 +66,14 @@ def request_retrain(project: Project, *, reason: str, rank_only: bool = False) -
         kwargs["rank_only"] = True
     key = f"skelex:retrain-pending:{project.pk}"
     return enqueue_once(key, reason, RETRAIN_TASK, [project.pk], kwargs, timeout=15 * 60, what="a retrain")
+
+
+def retrain_on_demand(project: Project, actor: Any) -> bool:
+    """A lead's training round (the API's retrain and the project page's button): queued unless one
+    is pending, audited (``heads.retrain``) either way."""
+    queued = request_retrain(project, reason=f"on demand by {actor.get_username()}")
+    record(actor=actor, action="heads.retrain", target=project, project=project, after={"queued": queued})
+    return queued
 
 
 def enqueue_once(

@@ -343,12 +343,16 @@ def outdated_images(project: Project) -> list[int]:
     return labelled_first(outdated(project))
 
 
-def reanalyse_outdated(project: Project) -> int:
+def reanalyse_outdated(project: Project, *, actor: Any = None) -> int:
     """Queues :func:`outdated_images` for analysis with today's settings (sent when the transaction
-    commits); returns how many. ``manage.py reanalyse``, ``make demo`` and the project page's
-    **Analyse again** all do it this way."""
+    commits); returns how many, audited (``images.reanalyse``) when there were any. ``manage.py
+    reanalyse``, ``make demo`` (``actor`` None) and the project page's **Analyse again** all do it
+    this way."""
     with transaction.atomic():
-        return queue_images(outdated_images(project))
+        ids = outdated_images(project)
+        if ids:
+            record(actor=actor, action="images.reanalyse", target=project, project=project, after={"images": len(ids)})
+        return queue_images(ids)
 
 
 # -- which ranking for this project (workers/tasks/compare_rankings.py) -------------------------

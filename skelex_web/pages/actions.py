@@ -123,7 +123,7 @@ def label_next(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_POST
 def retrain(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _lead_project(request, project_id)
-    if loop.request_retrain(project, reason=f"on demand by {request.user.get_username()}"):
+    if loop.retrain_on_demand(project, request.user):
         if loop.labelled_images(project).exists():
             messages.success(
                 request, "Training round queued: the worklist reorders when it finishes.", extra_tags=AT_LEARNING
@@ -218,7 +218,7 @@ def reanalyse(request: HttpRequest, project_id: int) -> HttpResponse:
     """A lead has the images analysed with earlier settings (or another backbone) analysed again,
     as ``manage.py reanalyse --project`` does; their labels are kept."""
     project = _lead_project(request, project_id)
-    queued = reanalyse_outdated(project)
+    queued = reanalyse_outdated(project, actor=request.user)
     if queued:
         messages.success(
             request,

@@ -44,7 +44,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance: Project) -> None:
         require_role(self.request.user, instance, Role.LEAD)
-        instance.delete()
+        services.delete_project(actor=self.request.user, project=instance)
 
 
 class MembershipViewSet(

@@ -40,6 +40,34 @@ def create_project(
 
 
 @transaction.atomic
+def delete_project(*, actor: Any, project: Project) -> None:
+    """Deletes the project and all its rows (its stored files are not removed yet).
+
+    The project's own audit trail goes with it: its events hold label snapshots and member names,
+    which a deletion is meant to remove. The deletion itself is recorded as a site-level event
+    (``project`` None, so it outlives the project; staff read it): who, which project, and how
+    many of each thing went with it. Counted before the delete, in the same transaction.
+    """
+    gone = {
+        "members": project.memberships.count(),
+        "studies": project.studies.count(),
+        "images": project.images.count(),
+        "annotations": project.annotations.filter(is_deleted=False).count(),
+        "suggestions": project.suggestions.count(),
+        "dataset_versions": project.dataset_versions.count(),
+        "upload_jobs": project.upload_jobs.count(),
+        "audit_events": project.audit_events.count(),
+    }
+    record(
+        actor=actor,
+        action="project.delete",
+        target=project,
+        before={"id": project.pk, "slug": project.slug, "name": project.name, **gone},
+    )
+    project.delete()
+
+
+@transaction.atomic
 def update_project(*, actor: Any, project: Project, changes: dict[str, Any]) -> Project:
     """Updates name, description, settings or label schema (validated; nothing stored on error)."""
     before = {k: getattr(project, k) for k in changes}

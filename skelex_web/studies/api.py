@@ -18,6 +18,7 @@ from skelex_web.projects.filters import FilterSet
 from skelex_web.projects.models import Role
 from skelex_web.projects.permissions import require_role, visible
 
+from . import services
 from .models import Image, Study
 from .serializers import ImageSerializer, StudySerializer
 
@@ -66,10 +67,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
 
     def perform_destroy(self, instance: Image) -> None:
         require_role(self.request.user, instance.project, Role.LEAD)
-        for f in (instance.file, instance.display, instance.thumbnail):
-            if f:
-                f.delete(save=False)
-        instance.delete()
+        services.delete_image(actor=self.request.user, image=instance)
 
     def _file(self, field: Any, content_type: str) -> FileResponse:
         if not field:

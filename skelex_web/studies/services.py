@@ -1,5 +1,6 @@
 """Ingest: files in any supported format → de-identified originals, display PNGs, thumbnails,
-``Image`` and ``Study`` rows, and analysis enqueued once the rows are committed.
+``Image`` and ``Study`` rows, and analysis enqueued once the rows are committed; and the way out
+again, :func:`delete_image` (audited).
 
 Every path (API upload, ``import_images``, ``import_dataset``, the ingest Celery task) ends in
 :func:`ingest_file`. Guarantees:
@@ -37,6 +38,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from skelex_web import events
+from skelex_web.audit.services import record
 from skelex_web.projects.models import Project
 from workers.imaging import ImagingError, read_source, sniff
 from workers.imaging.deid import pseudonym
@@ -428,7 +430,8 @@ def ingest_many(
     only while the rows go in). A unique-constraint clash sends that group through one savepoint
     per file, so a clash makes only that file a duplicate. New images are sent to analysis once
     the batch is done, in batches of ANALYSIS_BATCH_SIZE. ``progress`` is called once per file as
-    its result is final.
+    its result is final. A batch that added images writes one audit event (``images.ingest``: the
+    counts and the new images' ids, by ``actor``).
     """
     results: list[IngestResult] = []
     new_ids: list[int] = []
@@ -475,9 +478,13 @@ def ingest_many(
             collect(name, job.result() if isinstance(job, Future) else job)
         if group:
             flush()
-    if new_ids:
-        transaction.on_commit(lambda: queue_analysis(new_ids))
     counts = summarise(results)
+    if new_ids:
+        # After the groups' own commits: who added which images (no names), one event per batch.
+        record(
+            actor=actor, action="images.ingest", target=project, project=project, after={**counts, "images": new_ids}
+        )
+        transaction.on_commit(lambda: queue_analysis(new_ids))
     logger.info("ingest into project %s: %s", project.pk, ", ".join(f"{k} {v}" for k, v in counts.items()))
     return results
 
@@ -518,3 +525,35 @@ def count_statuses(statuses: Iterable[str]) -> dict[str, int]:
     for status in statuses:
         counts[status] += 1
     return counts
+
+
+@transaction.atomic
+def delete_image(*, actor: Any, image: Image) -> None:
+    """Deletes an image with its labels, suggestions, embeddings and error maps; audited with the
+    counts of what went with it. Never the image's name: a pseudonym or, with ``keep_file_names``,
+    an uploaded file name. The stored files are removed once the delete has committed, so a
+    rolled-back delete leaves a whole image."""
+    record(
+        actor=actor,
+        action="image.delete",
+        target=image,
+        project=image.project,
+        before={
+            "study": image.study_id,
+            "file_format": image.file_format,
+            "sha256": image.sha256,
+            "status": image.status,
+            "annotations": image.annotations.filter(is_deleted=False).count(),
+            "suggestions": image.suggestions.count(),
+            "error_maps": image.error_maps.count(),
+        },
+    )
+    files = [f.name for f in (image.file, image.display, image.thumbnail) if f]
+    files += [name for name in image.error_maps.values_list("file", flat=True) if name]
+    image.delete()
+    transaction.on_commit(lambda: _delete_files(files))
+
+
+def _delete_files(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)  # a file already gone is no error
