@@ -114,10 +114,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 # Password guessing (skelex_web/signin.py): after this many failed sign-ins for one user name, or
-# from one client address, within SIGNIN_WINDOW_S seconds of the first, further sign-ins are refused
-# (429) until that window ends. Counted in the cache (Redis in production). 0 = no such limit.
+# from one client address (more: a department behind one NAT address shares it), within
+# SIGNIN_WINDOW_S seconds of the first, further sign-ins are refused (429) until that window ends.
+# Counted in the cache (Redis in production). 0 = no such limit.
 SIGNIN_FAILURES_PER_USER = env_int("SIGNIN_FAILURES_PER_USER", 10)
-SIGNIN_FAILURES_PER_ADDRESS = env_int("SIGNIN_FAILURES_PER_ADDRESS", 10)
+SIGNIN_FAILURES_PER_ADDRESS = env_int("SIGNIN_FAILURES_PER_ADDRESS", 50)
 SIGNIN_WINDOW_S = env_int("SIGNIN_WINDOW_S", 900)
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
