@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
+from pathlib import Path
 from typing import Any
 
+from django.apps import apps
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.text import slugify
 from rest_framework.exceptions import ValidationError
@@ -12,6 +18,11 @@ from skelex_web.audit.services import record
 
 from .models import Membership, Project, Role
 from .schema import default_schema, validate_schema
+
+logger = logging.getLogger(__name__)
+
+# Folders under MEDIA_ROOT that hold one project's files only, as ``<folder>/<project id>/``.
+PROJECT_FOLDERS = ("originals", "display", "thumbs", "exports", "exports/versions", "heads", "rankings")
 
 
 def _unique_slug(name: str) -> str:
@@ -41,12 +52,17 @@ def create_project(
 
 @transaction.atomic
 def delete_project(*, actor: Any, project: Project) -> None:
-    """Deletes the project and all its rows (its stored files are not removed yet).
+    """Deletes the project with all its rows and, once that has committed, its stored files.
 
     The project's own audit trail goes with it: its events hold label snapshots and member names,
     which a deletion is meant to remove. The deletion itself is recorded as a site-level event
     (``project`` None, so it outlives the project; staff read it): who, which project, and how
     many of each thing went with it. Counted before the delete, in the same transaction.
+
+    Files go only after the commit (a rolled-back delete leaves a whole project): every file a row
+    names (originals, display PNGs, thumbnails, error maps, manifests, export zips), the upload
+    staging folders of its unfinished uploads, and the project's own folders (``PROJECT_FOLDERS``:
+    heads, ranking comparisons, partial exports).
     """
     gone = {
         "members": project.memberships.count(),
@@ -64,7 +80,44 @@ def delete_project(*, actor: Any, project: Project) -> None:
         target=project,
         before={"id": project.pk, "slug": project.slug, "name": project.name, **gone},
     )
+    files, folders = _stored_files(project)
+    project_id = project.pk  # delete() sets the instance's pk to None
     project.delete()
+    transaction.on_commit(lambda: _remove(project_id, files, folders))
+
+
+def _stored_files(project: Project) -> tuple[list[str], list[Path]]:
+    """Names (under MEDIA_ROOT) of every file the project's rows point at, and its own folders."""
+    image_files = project.images.values_list("file", "display", "thumbnail")
+    files = [name for row in image_files for name in row if name]
+    files += (
+        apps.get_model("learning", "ErrorMap").objects.filter(image__project=project).values_list("file", flat=True)
+    )
+    files += project.dataset_versions.values_list("manifest", flat=True)
+    files += (
+        apps.get_model("exports", "ExportJob").objects.filter(version__project=project).values_list("file", flat=True)
+    )
+    root = Path(settings.MEDIA_ROOT)
+    folders = [root / folder / str(project.pk) for folder in PROJECT_FOLDERS]
+    staging = project.upload_jobs.exclude(staging="").values_list("staging", flat=True)
+    folders += [root / "staging" / name for name in staging if name.isalnum()]
+    return [name for name in files if name], folders
+
+
+def _remove(project_id: int, files: list[str], folders: list[Path]) -> None:
+    """Removes a deleted project's files; a file already gone is no error, and one that cannot be
+    removed is logged (by count, never by name) and does not stop the others."""
+    failed = 0
+    for name in files:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            failed += 1
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    logger.info("project %s deleted: %s stored files removed", project_id, len(files) - failed)
+    if failed:
+        logger.warning("project %s deleted: %s stored files could not be removed", project_id, failed)
 
 
 @transaction.atomic

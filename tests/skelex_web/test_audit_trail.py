@@ -8,10 +8,12 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.test import Client
 
 from skelex_web.audit.models import AuditEvent
 from skelex_web.learning.models import ErrorMap
+from skelex_web.projects import services as project_services
 from skelex_web.projects.models import Project
 from skelex_web.studies import services
 from skelex_web.studies.models import Image
@@ -74,6 +76,41 @@ def test_a_deleted_project_leaves_a_site_level_event_that_staff_read(
     staff.force_login(UserFactory(username="sam", is_staff=True))
     assert [r["action"] for r in staff.get("/api/audit-events/").json()["results"]] == ["project.delete"]
     assert client_for("lead").get("/api/audit-events/").json()["results"] == []
+
+
+def test_a_deleted_projects_stored_files_go_with_it_and_no_one_elses(
+    project: Any, other_project: Any, personas: Any, client_for: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    services.ingest_many(project, [("a.png", png(1)), ("b.png", png(2))], actor=personas["lead"])
+    services.ingest_many(other_project, [("c.png", png(3))], actor=personas["lead"])
+    image = Image.objects.filter(project=project).first()
+    emap = ErrorMap.objects.create(image=image, model_version=ModelVersionFactory(), params_hash="p")
+    emap.file.save("e.png", ContentFile(b"heat"), save=True)
+    heads = default_storage.save(f"heads/{project.pk}/heads-1.safetensors", ContentFile(b"weights"))
+    ours = [n for row in Image.objects.filter(project=project).values_list("file", "display", "thumbnail") for n in row]
+    theirs = [n for row in Image.objects.filter(project=other_project).values_list("file", "display") for n in row]
+    assert len(ours) == 6 and all(default_storage.exists(n) for n in ours + theirs)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for("lead").delete(f"/api/projects/{project.pk}/").status_code == 204
+
+    # Originals, renditions, error maps and the heads' weights are gone; the other project's stay.
+    assert not any(default_storage.exists(n) for n in [*ours, emap.file.name, heads])
+    assert all(default_storage.exists(n) for n in theirs)
+
+
+def test_a_project_delete_that_does_not_commit_keeps_every_file(
+    project: Any, personas: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    services.ingest_many(project, [("a.png", png(1))], actor=personas["lead"])
+    stored = list(Image.objects.filter(project=project).values_list("file", "display", "thumbnail").get())
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        project_services.delete_project(actor=personas["lead"], project=project)
+        transaction.set_rollback(True)
+
+    assert Project.objects.filter(slug="wrist").exists()
+    assert stored and all(default_storage.exists(n) for n in stored)
 
 
 def test_retrain_and_analyse_again_from_the_project_page_are_audited(
