@@ -1,6 +1,6 @@
 """Actions on the project page: add images and take the next image of the labelling queue
 (annotators and above); start a training round, choose how rounds rank the queue, export a dataset
-version and manage the members (leads).
+version, manage the members and delete the project (leads).
 
 Plain HTML form posts (CSRF-protected) that call the same services as the API, then redirect
 back to the project page with a message.
@@ -38,6 +38,7 @@ SHOWN_REFUSALS = 10
 # Forms in a section of the project page redirect back to it; their messages are shown there.
 AT_LEARNING = at("learning")
 AT_MEMBERS = at("members")
+AT_DELETE = at("delete")
 QUEUE_EMPTY = "The labelling queue is empty: every image is labelled or open in someone else's viewer."
 
 
@@ -338,6 +339,29 @@ def members(request: HttpRequest, project_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, f"Not changed: {_refusal(exc)}.", extra_tags=AT_MEMBERS)
     return back
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, project_id: int) -> HttpResponse:
+    """A lead deletes the project, having typed its slug (``confirm``) to say they mean this one:
+    ``projects.delete_project`` removes its rows, audit trail and stored files and records the
+    deletion for staff. A missing or wrong slug deletes nothing."""
+    project = _lead_project(request, project_id)
+    typed = request.POST.get("confirm", "").strip()
+    if typed != project.slug:
+        messages.error(
+            request,
+            f"Not deleted: {typed!r} is not this project's slug; type {project.slug} to confirm."
+            if typed
+            else f"Not deleted: type the project's slug, {project.slug}, to confirm.",
+            extra_tags=AT_DELETE,
+        )
+        return redirect(reverse("pages:project-detail", args=[project.pk]) + "#delete")
+    name = project.name
+    images = projects.delete_project(actor=request.user, project=project)["images"]
+    messages.success(request, f"Deleted project {name!r} ({images} image{pluralize(images)}).")
+    return redirect("pages:project-list")
 
 
 @login_required

@@ -21,6 +21,7 @@ urlpatterns = [
     path("projects/<int:project_id>/compare-rankings.png", views.comparison_plot, name="project-comparison-plot"),
     path("projects/<int:project_id>/export/", actions.export, name="project-export"),
     path("projects/<int:project_id>/members/", actions.members, name="project-members"),
+    path("projects/<int:project_id>/delete/", actions.delete, name="project-delete"),
     path("projects/<int:project_id>/worklist/", views.worklist, name="worklist"),
     path("projects/<int:project_id>/images/<int:image_id>/", views.viewer, name="viewer"),
 ]

@@ -51,8 +51,9 @@ def create_project(
 
 
 @transaction.atomic
-def delete_project(*, actor: Any, project: Project) -> None:
-    """Deletes the project with all its rows and, once that has committed, its stored files.
+def delete_project(*, actor: Any, project: Project) -> dict[str, int]:
+    """Deletes the project with all its rows and, once that has committed, its stored files; returns
+    how many of each thing went with it (``{"images": 12, ...}``, as the audit event records).
 
     The project's own audit trail goes with it: its events hold label snapshots and member names,
     which a deletion is meant to remove. The deletion itself is recorded as a site-level event
@@ -84,6 +85,7 @@ def delete_project(*, actor: Any, project: Project) -> None:
     project_id = project.pk  # delete() sets the instance's pk to None
     project.delete()
     transaction.on_commit(lambda: _remove(project_id, files, folders))
+    return gone
 
 
 def _stored_files(project: Project) -> tuple[list[str], list[Path]]:

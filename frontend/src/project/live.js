@@ -109,3 +109,18 @@ document.addEventListener("submit", (event) => {
   const question = form?.dataset?.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// Forms marked `data-confirm-typed="word"` (deleting the project) are sent only once that word is
+// typed into their `confirm` field: their button stays disabled until then. The server checks the
+// word again, so without this script a wrong one is refused, not sent through.
+/** @param {HTMLFormElement} form */
+function armTyped(form) {
+  const typed = /** @type {HTMLInputElement|null} */ (form.elements.namedItem("confirm"));
+  const button = form.querySelector("button[type=submit]");
+  if (button instanceof HTMLButtonElement) button.disabled = typed?.value.trim() !== form.dataset.confirmTyped;
+}
+document.querySelectorAll("form[data-confirm-typed]").forEach((form) => armTyped(/** @type {HTMLFormElement} */ (form)));
+document.addEventListener("input", (event) => {
+  const form = /** @type {HTMLInputElement} */ (event.target).form;
+  if (form?.dataset.confirmTyped !== undefined) armTyped(form);
+});
