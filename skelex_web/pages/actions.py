@@ -1,6 +1,7 @@
 """Actions on the project page: add images and take the next image of the labelling queue
 (annotators and above); start a training round, choose how rounds rank the queue, export a dataset
-version, manage the members and delete the project (leads).
+version, manage the members and delete the project (leads). From the viewer: delete the image on
+screen (leads).
 
 Plain HTML form posts (CSRF-protected) that call the same services as the API, then redirect
 back to the project page with a message.
@@ -14,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -30,6 +31,8 @@ from skelex_web.projects import services as projects
 from skelex_web.projects.models import SAMPLING, Membership, Project, Role
 from skelex_web.projects.permissions import get_project_for
 from skelex_web.projects.schema import head_names
+from skelex_web.studies import services as studies
+from skelex_web.studies.models import Image
 from skelex_web.studies.services import REJECTED, summarise
 from skelex_web.studies.uploads import QueueUnavailable, receive_uploads
 
@@ -377,3 +380,18 @@ def create(request: HttpRequest) -> HttpResponse:
     )
     messages.success(request, f"Project {project.name!r} created (slug {project.slug}); you are its lead.")
     return redirect("pages:project-detail", project.pk)
+
+
+@login_required
+@require_POST
+def delete_image(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse:
+    """The viewer's **Delete this image** (leads): a wrong upload, or a film with a patient's name in
+    its pixels. The API's delete (``studies.services.delete_image``: labels, suggestions, analyses,
+    files; audited), then the worklist with a message."""
+    project = _lead_project(request, project_id)
+    image = get_object_or_404(Image, pk=image_id, project=project)
+    name = image.name or f"#{image.pk}"
+    labels = image.annotations.filter(is_deleted=False).count()
+    studies.delete_image(actor=request.user, image=image)
+    messages.success(request, f"Deleted image {name} and its {labels} label{pluralize(labels)}.")
+    return redirect("pages:worklist", project.pk)

@@ -24,4 +24,5 @@ urlpatterns = [
     path("projects/<int:project_id>/delete/", actions.delete, name="project-delete"),
     path("projects/<int:project_id>/worklist/", views.worklist, name="worklist"),
     path("projects/<int:project_id>/images/<int:image_id>/", views.viewer, name="viewer"),
+    path("projects/<int:project_id>/images/<int:image_id>/delete/", actions.delete_image, name="image-delete"),
 ]

@@ -218,6 +218,7 @@ def viewer(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse
             "queue": queue,
             "open_elsewhere": holder,
             "role": role_of(request.user, project),
+            "image_labels": image.annotations.filter(is_deleted=False).count(),
             **viewer_scripts(),
         },
     )

@@ -1,15 +1,20 @@
-"""Deleting a project from its page in a real browser: the button stays disabled until the lead has
-typed the project's slug; sent, it lands on the project list, which says what went."""
+"""Deleting in a real browser: a project from its page (the button stays disabled until the lead has
+typed the project's slug; sent, it lands on the project list, which says what went), and an image
+from the viewer (it lands on the worklist, which no longer lists it)."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
 from .conftest import LiveApp
-from .test_viewer import signed_in_page
+from .test_viewer import READY, rows, signed_in_page
 
 pytestmark = [pytest.mark.e2e]
 
@@ -37,5 +42,39 @@ def test_a_lead_types_the_slug_and_deletes_the_project(live_app: LiveApp, browse
     page.wait_for_url(f"{app.url}/")
     expect(page.locator(".messages")).to_have_text("Deleted project 'Ankle pilot' (0 images).")
     expect(page.get_by_role("link", name="Ankle pilot")).to_have_count(0)
+    ctx.close()
+    assert errors == []
+
+
+def test_a_lead_deletes_the_image_on_screen_from_the_viewer(live_app: LiveApp, browser: Any, tmp_path: Path) -> None:
+    app = live_app
+    errors: list[str] = []
+    ctx, page = signed_in_page(browser, app, "rui", errors)
+    # A project of rui's own with one uploaded film, so the seeded project keeps its images.
+    new = page.locator("[data-testid=new-project]")
+    new.locator("input[name=name]").fill("Wrist pilot")
+    new.locator("button[type=submit]").click()
+    page.wait_for_url(f"{app.url}/projects/*/")
+    project = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 48), dtype=np.uint8)).save(buf, format="PNG")
+    (tmp_path / "wrong-patient.png").write_bytes(buf.getvalue())
+    page.set_input_files("section[data-testid=upload] input[name=files]", tmp_path / "wrong-patient.png")
+    page.click("section[data-testid=upload] button[type=submit]")
+    page.wait_for_url(f"{app.url}/projects/{project}/")
+    [(image, name)] = rows(app.db, "select id, name from studies_image where project_id=?", project)
+
+    page.goto(f"{app.url}/projects/{project}/images/{image}/")
+    page.wait_for_function(READY, timeout=20000)
+    danger = page.locator("[data-testid=delete-image]")
+    expect(danger.locator("button")).to_be_hidden()  # folded away until asked for
+    danger.locator("summary").click()
+    expect(danger).to_contain_text("cannot be undone")
+    danger.locator("button:has-text('Delete for good')").click()
+
+    page.wait_for_url(f"{app.url}/projects/{project}/worklist/")
+    expect(page.locator(".messages")).to_have_text(f"Deleted image {name} and its 0 labels.")
+    expect(page.locator("body")).to_contain_text("0 images")
+    assert rows(app.db, "select count(*) from studies_image where project_id=?", project) == [(0,)]
     ctx.close()
     assert errors == []
