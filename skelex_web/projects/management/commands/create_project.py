@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         lead = get_user_model().objects.filter(username=options["lead"]).first()
         if lead is None:
-            raise CommandError(f"no user {options['lead']!r}: create the account first (manage.py createsuperuser)")
+            raise CommandError(f"no user {options['lead']!r}: create the account first (manage.py create_user NAME)")
         slug = options["slug"].strip()
         if slug and Project.objects.filter(slug=slug).exists():
             raise CommandError(f"a project with slug {slug!r} exists already")
