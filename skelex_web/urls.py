@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import PasswordChangeDoneView, PasswordChangeView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -15,6 +16,17 @@ admin.site.login_form = AdminSignInForm
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", SignInView.as_view(), name="login"),
+    # The house pages, not the admin's (django.contrib.admin ships templates of the same names).
+    path(
+        "accounts/password_change/",
+        PasswordChangeView.as_view(template_name="pages/password_change_form.html"),
+        name="password_change",
+    ),
+    path(
+        "accounts/password_change/done/",
+        PasswordChangeDoneView.as_view(template_name="pages/password_change_done.html"),
+        name="password_change_done",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/auth/token/", TokenView.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -69,6 +69,42 @@ def test_sign_in_page_renders_and_signs_in(personas: dict[str, Any]) -> None:
     assert b"did not match" in bad.content
 
 
+def test_people_change_their_own_password_from_the_top_bar(personas: dict[str, Any]) -> None:
+    ana, elsewhere = Client(), Client()
+    for c in (ana, elsewhere):
+        c.post("/accounts/login/", {"username": "ana", "password": "pw-for-tests-1"})
+    assert 'href="/accounts/password_change/"' in ana.get("/").content.decode()
+    form = ana.get("/accounts/password_change/")
+    assert 'data-testid="password-change"' in form.content.decode()  # the house page, not the admin's
+
+    wrong = ana.post(
+        "/accounts/password_change/",
+        {"old_password": "guess", "new_password1": "wrist-films-42", "new_password2": "wrist-films-42"},
+    )
+    short = ana.post(
+        "/accounts/password_change/",
+        {"old_password": "pw-for-tests-1", "new_password1": "short", "new_password2": "short"},
+    )
+    assert "Your old password was entered incorrectly" in wrong.content.decode()
+    assert "too short" in short.content.decode()
+    assert Client().login(username="ana", password="pw-for-tests-1")  # unchanged so far
+
+    done = ana.post(
+        "/accounts/password_change/",
+        {"old_password": "pw-for-tests-1", "new_password1": "wrist-films-42", "new_password2": "wrist-films-42"},
+        follow=True,
+    )
+    assert 'data-testid="password-changed"' in done.content.decode()
+    assert Client().login(username="ana", password="wrist-films-42")
+    assert ana.get("/").status_code == 200  # still signed in here
+    assert elsewhere.get("/").status_code == 302  # the other browser was signed out
+
+
+def test_password_change_needs_a_signed_in_user(db: Any) -> None:
+    r = Client().get("/accounts/password_change/")
+    assert r.status_code == 302 and r["Location"].startswith("/accounts/login/")
+
+
 def test_project_list_shows_only_my_projects(project: Any, other_project: Any, personas: Any) -> None:
     html = signed_in(personas["annotator"]).get("/").content.decode()
     assert "Wrist fractures" in html
