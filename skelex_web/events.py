@@ -12,6 +12,7 @@ Event types (the ``type`` field of every message)::
     image.ingested     {"image": id, "name": str, "status": str}
     image.analysed     {"image": id, "status": "analysed" | "failed", "image_score": float | None,
                         "suggestions": int, "error": str}
+    image.deleted      {"image": id, "by": username} (a lead deleted it; open viewers stop saving)
     suggestions.ready  {"image": id, "count": int, "model_version": id}
     suggestion.resolved {"image": id, "suggestion": id, "state": "rejected" | "pending"}
                        (pending = a rejection undone; accepted/edited come as annotation.saved)
@@ -39,6 +40,7 @@ EVENT_TYPES = frozenset(
     {
         "image.ingested",
         "image.analysed",
+        "image.deleted",
         "suggestions.ready",
         "annotation.saved",
         "suggestion.resolved",

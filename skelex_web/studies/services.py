@@ -550,8 +550,10 @@ def delete_image(*, actor: Any, image: Image) -> None:
     )
     files = [f.name for f in (image.file, image.display, image.thumbnail) if f]
     files += [name for name in image.error_maps.values_list("file", flat=True) if name]
+    project_id, image_id = image.project_id, image.pk
     image.delete()
     transaction.on_commit(lambda: _delete_files(files))
+    events.publish(project_id, "image.deleted", {"image": image_id, "by": getattr(actor, "username", "")})
 
 
 def _delete_files(names: list[str]) -> None:

@@ -11,6 +11,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from skelex_web import events
+from tests.factories import ImageFactory
 
 
 def _listen(project_id: int) -> tuple[Any, str]:
@@ -51,7 +52,7 @@ def test_rolled_back_changes_are_never_announced(db: Any, django_capture_on_comm
 
 def test_unknown_event_types_are_refused(db: Any) -> None:
     with pytest.raises(ValueError, match="unknown event type"):
-        events.publish(1, "image.deleted", {})
+        events.publish(1, "image.exploded", {})
 
 
 def test_an_unreachable_channel_layer_does_not_break_the_caller(settings: Any) -> None:
@@ -73,3 +74,17 @@ def test_publish_many_sends_one_message_per_payload_in_order_on_commit(
     received = [_next(layer, channel) for _ in range(3)]
     assert [m["event"]["image"] for m in received if m] == [3, 1, 2]
     assert _next(layer, channel, 0.1) is None
+
+
+def test_deleting_an_image_tells_its_open_viewers_who_deleted_it(
+    project: Any, personas: Any, client_for: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    image = ImageFactory(project=project)
+    layer, channel = _listen(project.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for("lead").delete(f"/api/images/{image.pk}/").status_code == 204
+
+    message = _next(layer, channel)
+    assert message is not None
+    assert message["event"] == {"type": "image.deleted", "project": project.pk, "image": image.pk, "by": "lena"}

@@ -43,7 +43,7 @@ export function describeJob(payload) {
 }
 
 /** Events after which the page's counts, curve or tables may have changed. */
-export const STALE_AFTER = new Set(["queue.updated", "image.ingested", "image.analysed", "annotation.saved", "suggestion.resolved"]);
+export const STALE_AFTER = new Set(["queue.updated", "image.ingested", "image.analysed", "image.deleted", "annotation.saved", "suggestion.resolved"]);
 
 /**
  * @param {{type?: unknown, done?: unknown, total?: unknown}} msg

@@ -10,7 +10,7 @@ const script = /** @type {HTMLScriptElement|null} */ (document.querySelector("sc
 const projectId = Number(script?.dataset.project);
 const banner = /** @type {HTMLElement|null} */ (document.querySelector("[data-testid=worklist-stale]"));
 const text = /** @type {HTMLElement|null} */ (banner?.querySelector(".text") ?? null);
-const state = { connected: false, added: 0, reordered: false };
+const state = { connected: false, added: 0, removed: 0, reordered: false };
 /** @type {any} */ (window).skelexWorklist = state;
 
 function show() {
@@ -18,6 +18,7 @@ function show() {
   const parts = [];
   if (state.reordered) parts.push("The labelling order changed (a training round finished or images were analysed).");
   if (state.added) parts.push(`${state.added} image${state.added > 1 ? "s" : ""} added.`);
+  if (state.removed) parts.push(`${state.removed} image${state.removed > 1 ? "s" : ""} deleted.`);
   text.textContent = parts.join(" ");
   banner.hidden = parts.length === 0;
 }
@@ -27,6 +28,7 @@ if (projectId) {
     onEvent: (msg) => {
       if (msg.type === "queue.updated") state.reordered = true;
       else if (msg.type === "image.ingested") state.added += 1;
+      else if (msg.type === "image.deleted") state.removed += 1;
       else return;
       show();
     },

@@ -431,9 +431,33 @@ async function refreshSuggestions(/** @type {boolean} */ announce) {
   if (announce && added) store.emit("notice", { level: "info", text: `${added} new suggestion${added > 1 ? "s" : ""} from the model.` });
 }
 
+/**
+ * A lead deleted this image while it was open here: say so where it stays in view, with the way
+ * back, and take no more edits (nothing could save them).
+ * @param {string} by the lead's user name
+ */
+function imageDeleted(by) {
+  if (document.querySelector("[data-testid=image-deleted]")) return;
+  const note = document.createElement("div");
+  note.className = "open-elsewhere";
+  note.dataset.testid = "image-deleted";
+  note.setAttribute("role", "alert");
+  note.append(`Deleted by ${by || "a lead"}: this image is no longer in the project, and nothing more can be saved here. `);
+  const back = document.createElement("a");
+  back.href = config.worklist_url;
+  back.textContent = "Back to the worklist";
+  note.append(back);
+  document.querySelector(".side")?.prepend(note);
+  history.run = () => {
+    store.emit("notice", { level: "info", text: "This image was deleted: nothing can be saved here." });
+    store.emit("annotations"); // panels redraw what is really there
+  };
+}
+
 connectLive(Number(config.project.id), imageId, {
   onImageEvent(type, payload) {
-    if (type === "annotation.saved") void refreshAnnotations(payload.author);
+    if (type === "image.deleted") imageDeleted(String(payload.by ?? ""));
+    else if (type === "annotation.saved") void refreshAnnotations(payload.author);
     else if (type === "suggestions.ready" || type === "image.analysed") {
       void refreshSuggestions(true);
       if (!store.state.overlay.available) {
