@@ -25,11 +25,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
+from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -142,12 +144,31 @@ class SignInView(LoginView):
         return response
 
 
+class PasswordChange(PasswordChangeView):
+    """``/accounts/password_change/``: the house page; a changed password also revokes the user's API
+    token (a password changed because it leaked must not leave a token made with it working).
+    Django signs the user's other sessions out itself."""
+
+    template_name = "pages/password_change_form.html"
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        Token.objects.filter(user=form.user).delete()
+        return super().form_valid(form)
+
+
 # --- the API -----------------------------------------------------------------------------------
 
 
 class TokenView(ObtainAuthToken):
     """``POST /api/auth/token/`` (``username``, ``password``) → ``{"token"}``, with the limit: 429 and
-    ``Retry-After`` while refused."""
+    ``Retry-After`` while refused. ``DELETE`` (signed in, by the token or a session) revokes the
+    caller's token: requests with it answer 401 from then on, and the next ``POST`` makes a new one."""
+
+    def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
+        revoked, _ = Token.objects.filter(user=request.user).delete()
+        return Response({"revoked": bool(revoked)})
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         username = request.data.get("username", "")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import PasswordChangeDoneView, PasswordChangeView
+from django.contrib.auth.views import PasswordChangeDoneView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from skelex_web.signin import AdminSignInForm, SignInView, TokenView
+from skelex_web.signin import AdminSignInForm, PasswordChange, SignInView, TokenView
 
 # Every password entry point counts failed sign-ins (skelex_web/signin.py), the admin's too.
 admin.site.login_form = AdminSignInForm
@@ -19,7 +19,7 @@ urlpatterns = [
     # The house pages, not the admin's (django.contrib.admin ships templates of the same names).
     path(
         "accounts/password_change/",
-        PasswordChangeView.as_view(template_name="pages/password_change_form.html"),
+        PasswordChange.as_view(),
         name="password_change",
     ),
     path(

@@ -89,3 +89,25 @@ def test_the_limits_are_settings_and_zero_turns_them_off(personas: Any, settings
     assert token("ana", RIGHT, address="10.0.0.4").status_code == 429
     settings.SIGNIN_FAILURES_PER_USER = 0
     assert token("ana", RIGHT, address="10.0.0.4").status_code == 200
+
+
+def test_a_token_is_revoked_on_request_and_by_a_password_change(personas: Any) -> None:
+    key = token("ana", RIGHT).json()["token"]
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/projects/").status_code == 200
+
+    assert api.delete("/api/auth/token/").json() == {"revoked": True}
+    assert api.get("/api/projects/").status_code == 401
+    assert APIClient().delete("/api/auth/token/").status_code == 401  # nobody signed in: nothing to revoke
+
+    key = token("ana", RIGHT).json()["token"]  # a new one
+    page = Client()
+    page.force_login(personas["annotator"])
+    page.post(
+        "/accounts/password_change/",
+        {"old_password": RIGHT, "new_password1": "wrist-films-42", "new_password2": "wrist-films-42"},
+    )
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/projects/").status_code == 401
+    assert token("ana", "wrist-films-42").status_code == 200
