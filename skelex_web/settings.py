@@ -239,8 +239,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # Upload job lists and details share one state field; without a name it gets a hashed one.
-    "ENUM_NAME_OVERRIDES": {"UploadStateEnum": "skelex_web.studies.models.UploadState"},
+    # Enums shared by several components, or two fields of one name ("kind" of an annotation and of a
+    # model version): without a name of their own they get hashed ones.
+    "ENUM_NAME_OVERRIDES": {
+        "UploadStateEnum": "skelex_web.studies.models.UploadState",
+        "AnnotationKindEnum": "skelex_web.labeling.models.AnnotationKind",
+        "ModelKindEnum": "skelex_web.learning.models.ModelKind",
+    },
 }
 
 LOGGING = {

@@ -32,6 +32,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    queryset = AuditEvent.objects.none()  # the model, for the OpenAPI schema; get_queryset says whose
     serializer_class = AuditEventSerializer
     filterset_fields = ["project", "action", "target_type", "target_id"]
 

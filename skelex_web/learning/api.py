@@ -10,6 +10,7 @@ from .serializers import ModelVersionSerializer
 
 
 class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = ModelVersion.objects.none()  # the model, for the OpenAPI schema; get_queryset says whose
     serializer_class = ModelVersionSerializer
     filterset_fields = ["kind", "project"]
     ordering_fields = ["created_at", "id"]

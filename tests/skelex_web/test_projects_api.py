@@ -187,6 +187,13 @@ def test_openapi_schema_is_served_to_signed_in_users(client_for: Any) -> None:
     assert b"/api/annotations/" in response.content
 
 
+def test_openapi_schema_generates_without_warnings(db: Any, tmp_path: Any) -> None:
+    # A warning means a guessed type (an id typed as a string) or a hashed component name.
+    call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    schema = (tmp_path / "schema.yaml").read_text()
+    assert "AnnotationKindEnum:" in schema and "ModelKindEnum:" in schema
+
+
 def test_openapi_schema_says_what_the_action_endpoints_take_and_answer(client_for: Any) -> None:
     paths = client_for("viewer").get("/api/schema/?format=json").json()["paths"]
 
