@@ -9,17 +9,39 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 
 from skelex_web.labeling.models import Annotation, AnnotationKind, Suggestion, SuggestionState
 from skelex_web.learning.services import outdated
-from skelex_web.projects.models import IGNORE_FOCUS, SAMPLING, Project
+from skelex_web.projects.models import IGNORE_FOCUS, SAMPLING, Membership, Project
+from skelex_web.projects.permissions import member_projects
 from skelex_web.projects.schema import head_names
 from skelex_web.studies.models import Image, ImageStatus
 
 FILTER_KEYS = ("status", "label", "body_part", "suggestions", "labelled")
 # Worklist filter on suggestions: any state of SuggestionState, or "none" (no suggestions at all).
 SUGGESTION_FILTERS = [*SuggestionState.values, "none"]
+
+
+def count_of(rows: QuerySet[Any]) -> Subquery:
+    """How many of ``rows`` (a queryset correlated with ``OuterRef``) there are, as a subquery per
+    outer row. Unlike ``Count`` over a join, it neither multiplies the outer rows nor groups the
+    whole table before a ``LIMIT``: the database counts only for the rows it hands back."""
+    counted = rows.order_by().annotate(n=Func(F("pk"), function="COUNT", output_field=IntegerField()))
+    return Subquery(counted.values("n"), output_field=IntegerField())
+
+
+def project_rows(user: Any) -> list[dict[str, Any]]:
+    """The project list: each of ``user``'s projects with their role and its image count, in one query."""
+    projects = (
+        member_projects(user)
+        .annotate(
+            my_role=Subquery(Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]),
+            n_images=count_of(Image.objects.filter(project=OuterRef("pk"))),
+        )
+        .order_by("name", "id")
+    )
+    return [{"project": p, "role": p.my_role, "images": p.n_images} for p in projects]
 
 
 @dataclass(frozen=True)

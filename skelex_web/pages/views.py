@@ -24,7 +24,7 @@ from django.utils.safestring import mark_safe
 
 from skelex_web.learning import loop
 from skelex_web.projects.models import Project, Role
-from skelex_web.projects.permissions import has_role, member_projects, role_of
+from skelex_web.projects.permissions import has_role, role_of
 from skelex_web.staticserve import versioned_url
 from skelex_web.studies.models import Image, ImageStatus
 
@@ -72,10 +72,7 @@ def _project(request: HttpRequest, project_id: int) -> Project:
 
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
-    projects = []
-    for p in member_projects(request.user).order_by("name", "id"):
-        projects.append({"project": p, "role": role_of(request.user, p), "images": p.images.count()})
-    return render(request, "pages/project_list.html", {"projects": projects})
+    return render(request, "pages/project_list.html", {"projects": selectors.project_rows(request.user)})
 
 
 @login_required

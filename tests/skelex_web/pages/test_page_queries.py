@@ -1,0 +1,44 @@
+"""The pages used every minute ask the database the same number of questions however many rows a
+project holds: each test renders a page over a few rows and over ten times as many, and compares
+the SQL queries (``skelex_web/pages/bench_pages.py`` measures the times on 10,000 images)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import ImageFactory, MembershipFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def queries_of(client: Client, url: str) -> list[str]:
+    """The SQL one GET of ``url`` runs (after a first GET, so one-off work such as sessions is done)."""
+    assert client.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def test_project_list_queries_do_not_grow_with_projects(project: Any, personas: dict[str, Any]) -> None:
+    lead = personas["lead"]
+    ImageFactory.create_batch(3, project=project)
+    client = Client()
+    client.force_login(lead)
+
+    def add_projects(n: int) -> None:
+        for _ in range(n):
+            MembershipFactory(user=lead, project=ProjectFactory(), role="annotator")
+
+    add_projects(2)
+    few = queries_of(client, "/")
+    add_projects(27)
+    many = queries_of(client, "/")
+    assert len(many) == len(few), "one role and one image count per project is an N+1"
+    rows = client.get("/").context["projects"]
+    assert len(rows) == 30 and {r["role"] for r in rows} == {"lead", "annotator"}
+    assert [(r["role"], r["images"]) for r in rows if r["project"] == project] == [("lead", 3)]
