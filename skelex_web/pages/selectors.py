@@ -177,7 +177,9 @@ def project_summary(project: Project) -> ProjectSummary:
 
 def body_parts(project: Project) -> list[str]:
     """The body parts present in the project (for the worklist filter)."""
-    return sorted(p for p in Image.objects.filter(project=project).values_list("body_part", flat=True).distinct() if p)
+    # order_by() first: Image's default ordering (id) would make the DISTINCT one row per image.
+    parts = Image.objects.filter(project=project).exclude(body_part="").order_by().values_list("body_part", flat=True)
+    return sorted(parts.distinct())
 
 
 def learning_summary(project: Project) -> dict[str, Any]:
