@@ -35,6 +35,6 @@ def messages_at(html: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for attrs, items in re.findall(r'<ul class="messages"([^>]*)>(.*?)</ul>', html, flags=re.S):
         where = re.search(r'data-testid="messages-([\w-]+)"', attrs)
-        texts = [unescape(t) for t in re.findall(r'<li class="message[^"]*" role="status">(.*?)</li>', items, re.S)]
+        texts = [unescape(t) for t in re.findall(r'<li class="message[^"]*">(.*?)</li>', items, re.S)]
         out.setdefault(where.group(1) if where else "", []).extend(texts)
     return out

@@ -27,7 +27,7 @@ export function mountBoxes(root, ctx) {
     const resolved = s.suggestions.filter((x) => x.kind === "box" && x.state !== "pending");
     const boxes = store.boxes();
     root.replaceChildren(
-      el("h3", {}, `Suggestions `, el("span", { class: "count", text: String(sugg.length) })),
+      el("h2", {}, `Suggestions `, el("span", { class: "count", text: String(sugg.length) })),
       sugg.length
         ? el(
             "ul",
@@ -52,7 +52,7 @@ export function mountBoxes(root, ctx) {
             ),
           )
         : el("p", { class: "muted", text: resolved.length ? `All ${resolved.length} resolved.` : "None for this image." }),
-      el("h3", {}, `Boxes `, el("span", { class: "count", text: String(boxes.length) })),
+      el("h2", {}, `Boxes `, el("span", { class: "count", text: String(boxes.length) })),
       boxes.length
         ? el(
             "ul",

@@ -34,7 +34,7 @@ export function mountHeads(root, ctx) {
 
   function render() {
     root.replaceChildren(
-      el("h3", { text: "Findings" }),
+      el("h2", { text: "Findings" }),
       ...heads.map((h) => {
         const ans = store.headAnswer(h.name);
         const answered = ans && !ans.deleted ? ans.value : null;
@@ -58,7 +58,7 @@ export function mountHeads(root, ctx) {
           const predictedSet = Array.isArray(predicted) ? predicted : [];
           control = el(
             "div",
-            { class: "checks" },
+            { class: "checks", role: "group", "aria-label": h.name.replaceAll("_", " ") },
             ...h.classes.map((cls) => {
               const box = /** @type {HTMLInputElement} */ (
                 el("input", { type: "checkbox", value: cls, checked: current.includes(cls), disabled: !canEdit, "data-key": `head:${h.name}:${cls}` })
@@ -81,7 +81,13 @@ export function mountHeads(root, ctx) {
           const sel = /** @type {HTMLSelectElement} */ (
             el(
               "select",
-              { "data-head": h.name, "data-key": `head:${h.name}`, disabled: !canEdit, class: answered === null && predicted ? "suggested" : "" },
+              {
+                "data-head": h.name,
+                "data-key": `head:${h.name}`,
+                "aria-label": h.name.replaceAll("_", " "),
+                disabled: !canEdit,
+                class: answered === null && predicted ? "suggested" : "",
+              },
               el("option", { value: "", text: "— unanswered —", selected: answered === null && !predicted }),
               ...h.classes.map((cls) =>
                 el("option", {
