@@ -92,19 +92,16 @@ def worklist(project: Project, filters: WorklistFilters) -> QuerySet[Image]:
 
 
 def annotate_for_list(qs: QuerySet[Image]) -> QuerySet[Image]:
-    """Adds the per-image counts the worklist shows (boxes, findings answers, pending suggestions)."""
+    """Adds the per-image counts the worklist shows (boxes, findings answers, pending suggestions),
+    each a subquery rather than a join and GROUP BY over every image of the project: PostgreSQL
+    counts for the page's images only, after the ordering and LIMIT."""
+    live = Annotation.objects.filter(image=OuterRef("pk"), is_deleted=False)
     return qs.annotate(
-        n_boxes=Count(
-            "annotations", filter=Q(annotations__kind=AnnotationKind.BOX, annotations__is_deleted=False), distinct=True
-        ),
-        n_answers=Count(
-            "annotations", filter=Q(annotations__kind=AnnotationKind.HEAD, annotations__is_deleted=False), distinct=True
-        ),
+        n_boxes=count_of(live.filter(kind=AnnotationKind.BOX)),
+        n_answers=count_of(live.filter(kind=AnnotationKind.HEAD)),
         # Box suggestions, as the viewer lists them (a head prediction is shown with its finding).
-        n_pending=Count(
-            "suggestions",
-            filter=Q(suggestions__state=SuggestionState.PENDING, suggestions__kind=AnnotationKind.BOX),
-            distinct=True,
+        n_pending=count_of(
+            Suggestion.objects.filter(image=OuterRef("pk"), state=SuggestionState.PENDING, kind=AnnotationKind.BOX)
         ),
     )
 

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from tests.factories import ImageFactory, MembershipFactory, ProjectFactory
+from tests.factories import AnnotationFactory, ImageFactory, MembershipFactory, ProjectFactory, SuggestionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +53,37 @@ def test_body_part_filter_lists_each_part_once(project: Any, personas: dict[str,
     # One option per body part, not one per image (the DISTINCT once kept the images' default order).
     assert html.count('<option value="HAND">') == 1 and html.count('<option value="KNEE">') == 1
     assert client.get(f"/projects/{project.pk}/").context["summary"].body_parts == ["HAND", "KNEE"]
+
+
+def labelled_image(project: Any, author: Any) -> Any:
+    """An image with 2 live boxes (and a deleted one), 2 findings answers, 2 pending box
+    suggestions, a rejected one and a pending head prediction."""
+    image = ImageFactory(project=project, al_priority=0.5)
+    AnnotationFactory.create_batch(2, image=image, author=author)
+    AnnotationFactory(image=image, author=author, is_deleted=True)
+    for head in ("abnormal", "implant"):
+        AnnotationFactory(image=image, author=author, kind="head", head=head, value="no", label="",
+                          x0=None, y0=None, x1=None, y1=None)  # fmt: skip
+    SuggestionFactory.create_batch(2, image=image)
+    SuggestionFactory(image=image, state="rejected")
+    SuggestionFactory(image=image, kind="head", head="abnormal", label="", value={"answer": "yes"})
+    return image
+
+
+def test_worklist_counts_per_image_without_grouping_the_project(project: Any, personas: dict[str, Any]) -> None:
+    client = Client()
+    client.force_login(personas["annotator"])
+    url = f"/projects/{project.pk}/worklist/"
+    for _ in range(3):
+        labelled_image(project, personas["annotator"])
+    few = queries_of(client, url)
+    for _ in range(27):
+        labelled_image(project, personas["annotator"])
+    many = queries_of(client, url)
+    assert len(many) == len(few)
+    # Counted per image in subqueries: a join of annotations and suggestions grouped by image made
+    # the database count every image of the project (and multiply the rows) before the LIMIT.
+    assert not [sql for sql in many if "GROUP BY" in sql.upper()]
+    html = client.get(url).content.decode()
+    assert html.count("2 boxes</span>") == 30 and html.count("2 answers</span>") == 30
+    assert html.count("2 suggested</span>") == 30
