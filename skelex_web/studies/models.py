@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 
 class Study(models.Model):
@@ -82,6 +82,12 @@ class Image(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # The labelling queue's order (worklist, Label next, the viewer's neighbours): with it the
+        # database walks a project's images in that order and stops at the first it can hand out,
+        # instead of sorting the whole project on every "next".
+        indexes = [
+            models.Index(F("project"), F("al_priority").desc(nulls_last=True), F("id"), name="image_queue_order")
+        ]
         constraints = [
             models.UniqueConstraint(fields=["project", "pixel_sha256"], name="image_pixels_unique_in_project"),
             models.UniqueConstraint(
