@@ -3,9 +3,11 @@ and the jobs of queued uploads, which report what became of each file."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, OrderBy, Q
 
 
 class Study(models.Model):
@@ -29,6 +31,21 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return f"study {self.pk}"
+
+
+class NullsLastIndex(models.Index):
+    """An index whose ``DESC NULLS LAST`` columns serve ``ORDER BY ... DESC NULLS LAST`` on
+    PostgreSQL (where a plain descending index puts NULLs first). SQLite refuses ``NULLS LAST`` in
+    an index, but its descending order already puts NULLs last, so there the modifier is dropped."""
+
+    def create_sql(self, model: Any, schema_editor: Any, using: str = "", **kwargs: Any) -> Any:
+        if schema_editor.connection.vendor != "sqlite":
+            return super().create_sql(model, schema_editor, using=using, **kwargs)
+        plain = [
+            OrderBy(e.expression, descending=e.descending) if isinstance(e, OrderBy) else e for e in self.expressions
+        ]
+        index = models.Index(*plain, name=self.name, condition=self.condition)
+        return index.create_sql(model, schema_editor, using=using, **kwargs)
 
 
 class ImageStatus(models.TextChoices):
@@ -86,7 +103,7 @@ class Image(models.Model):
         # database walks a project's images in that order and stops at the first it can hand out,
         # instead of sorting the whole project on every "next".
         indexes = [
-            models.Index(F("project"), F("al_priority").desc(nulls_last=True), F("id"), name="image_queue_order")
+            NullsLastIndex(F("project"), F("al_priority").desc(nulls_last=True), F("id"), name="image_queue_order")
         ]
         constraints = [
             models.UniqueConstraint(fields=["project", "pixel_sha256"], name="image_pixels_unique_in_project"),
