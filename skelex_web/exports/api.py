@@ -74,12 +74,15 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         require_role(request.user, version.project_id, Role.LEAD)
         parsed = ExportStartSerializer(data=request.data)
         parsed.is_valid(raise_exception=True)
-        job = services.start_export(
-            version=version,
-            actor=request.user,
-            fmt=parsed.validated_data["format"],
-            images=parsed.validated_data["images"],
-        )
+        try:
+            job = services.start_export(
+                version=version,
+                actor=request.user,
+                fmt=parsed.validated_data["format"],
+                images=parsed.validated_data["images"],
+            )
+        except services.ImagesGone as exc:
+            return Response({"detail": f"Export not started: {exc}."}, status=status.HTTP_400_BAD_REQUEST)
         return Response(ExportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 

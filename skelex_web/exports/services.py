@@ -26,7 +26,7 @@ from skelex_web.recovery import JobSweep, lost_candidates, not_inspected, send_a
 
 from . import snapshot
 from .models import DatasetVersion, ExportFormat, ExportJob, ImageMode, JobState
-from .render import render
+from .render import open_manifest, render
 
 logger = logging.getLogger(__name__)
 
@@ -266,12 +266,38 @@ def export_now(*, version: DatasetVersion, fmt: str, images: str, actor: Any = N
     return run_export(job.pk)
 
 
+class ImagesGone(ValueError):
+    """Images of a version were deleted after it was made: its image files cannot be exported."""
+
+
+def deleted_images(version: DatasetVersion) -> int:
+    """How many of the version's images were deleted since it was made (their files went with them)."""
+    from skelex_web.studies.models import Image
+
+    _, records = open_manifest(version)
+    ids = [int(r["image"]) for r in records()]
+    kept = 0
+    for start in range(0, len(ids), 5000):
+        kept += Image.objects.filter(pk__in=ids[start : start + 5000]).count()
+    return len(ids) - kept
+
+
 def _create_job(version: DatasetVersion, actor: Any, fmt: str, images: str) -> ExportJob:
-    """Validates format and image mode, then stores an audited, queued job (caller holds a transaction)."""
+    """Validates format and image mode, then stores an audited, queued job (caller holds a transaction).
+
+    An export with image files of a version some of whose images were deleted since (a wrong upload,
+    a film with a name in its pixels) is refused with ``ImagesGone``, before anything is queued: the
+    version's labels still export (``images="none"``), or a new version leaves those images out."""
     if fmt not in ExportFormat.values:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(ExportFormat.values)}")
     if images not in ImageMode.values:
         raise ValueError(f"unknown image mode {images!r}; one of {', '.join(ImageMode.values)}")
+    if images != ImageMode.NONE and (gone := deleted_images(version)):
+        raise ImagesGone(
+            f"{gone} image{'s' if gone != 1 else ''} of dataset version {version.number} "
+            f"{'were' if gone != 1 else 'was'} deleted after it was made, with {'their' if gone != 1 else 'its'} "
+            "files: export its labels without image files, or make a new version of the labels as they are now"
+        )
     job = ExportJob.objects.create(
         version=version,
         format=fmt,

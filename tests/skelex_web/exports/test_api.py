@@ -160,3 +160,27 @@ def test_a_resent_export_builds_the_zip(
     assert build(sent_tasks[-1][1][0])["state"] == "done"  # what the worker runs for the new message
     response = client_for("lead").get(f"/api/exports/{job_id}/download/")
     assert response.status_code == 200 and b"".join(response.streaming_content)[:2] == b"PK"
+
+
+def test_a_version_whose_images_were_deleted_exports_its_labels_but_not_their_files(
+    client_for: Any, project: Any, labelled: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    version_id = _create(client_for("lead"), project).json()["id"]
+    for image in labelled["images"][:2]:  # e.g. films with a name burned into their pixels
+        with django_capture_on_commit_callbacks(execute=True):
+            assert client_for("lead").delete(f"/api/images/{image.pk}/").status_code == 204
+    url = f"/api/dataset-versions/{version_id}/export/"
+
+    with mock.patch("skelex_web.celery.app.send_task") as send:
+        refused = client_for("lead").post(url, {"format": "coco", "images": "png16"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == (
+        "Export not started: 2 images of dataset version 1 were deleted after it was made, with their files: "
+        "export its labels without image files, or make a new version of the labels as they are now."
+    )
+    assert not send.called and not ExportJob.objects.exists()  # nothing queued, nothing half-made
+
+    with mock.patch("skelex_web.celery.app.send_task"), django_capture_on_commit_callbacks(execute=True):
+        labels_only = client_for("lead").post(url, {"format": "coco", "images": "none"}, format="json")
+    assert labels_only.status_code == 202
+    assert build(labels_only.json()["id"])["state"] == "done"  # the version's labels, all 12 images

@@ -45,3 +45,14 @@ def test_export_command_refuses_unknown_projects_versions_and_labels(
         call_command("export", "--project", project.slug, "--format", "coco", "--out", str(tmp_path), "--version", "4")
     with pytest.raises(CommandError, match="labels"):
         call_command("export", "--project", project.slug, "--format", "coco", "--out", str(tmp_path), "--labels", "x")
+
+
+def test_export_command_names_deleted_images_and_the_way_out(project: Any, labelled: Any, tmp_path: Path) -> None:
+    call_command("export", "--project", project.slug, "--format", "coco", "--out", str(tmp_path / "a.zip"),
+                 "--images", "none", stdout=io.StringIO())  # fmt: skip
+    labelled["images"][0].delete()
+
+    with pytest.raises(CommandError, match=r"1 image of dataset version 1 was deleted .* \(--images none\)"):
+        call_command("export", "--project", project.slug, "--format", "coco", "--out", str(tmp_path / "b.zip"),
+                     "--version", "1")  # fmt: skip
+    assert not (tmp_path / "b.zip").exists()

@@ -78,7 +78,10 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             self.stdout.write(f"created dataset version {version.number} ({version.image_count} images)")
         images = opts["images"] or (ImageMode.ORIGINAL if opts["format"] == ExportFormat.DICOM_SR else ImageMode.PNG16)
-        job = services.export_now(version=version, fmt=opts["format"], images=images)
+        try:
+            job = services.export_now(version=version, fmt=opts["format"], images=images)
+        except services.ImagesGone as exc:
+            raise CommandError(f"{exc} (--images none)") from None
         out = Path(opts["out"])
         if out.is_dir():
             out = out / Path(job.file.name).name
