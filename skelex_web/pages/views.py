@@ -28,7 +28,7 @@ from skelex_web.projects.permissions import has_role, role_of
 from skelex_web.staticserve import versioned_url
 from skelex_web.studies.models import Image, ImageStatus
 
-from . import selectors
+from . import activity, selectors
 
 WORKLIST_PAGE_SIZE = 60
 VIEWER_SRC = Path(settings.BASE_DIR) / "frontend" / "src"
@@ -89,6 +89,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "summary": summary,
             "learning": selectors.learning_summary(project),
             "export": selectors.export_summary(project) if role == Role.LEAD else None,
+            "activity": activity.recent(project) if has_role(request.user, project, Role.REVIEWER) else None,
             "members": project.memberships.select_related("user").order_by("user__username"),
             "roles": Role.values,
             "can_label": has_role(request.user, project, Role.ANNOTATOR),

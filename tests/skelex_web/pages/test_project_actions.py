@@ -147,6 +147,7 @@ def test_the_project_page_marks_each_live_region_once_and_loads_its_live_script(
         "learning",
         "comparison",
         "rounds",
+        "activity",
         "exports",
     }
     script = re.search(r'<script type="module" src="([^"]+)" data-project="(\d+)">', lead)
