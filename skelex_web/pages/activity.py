@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import QuerySet
 from django.template.defaultfilters import pluralize
 
-from skelex_web.audit.models import AuditEvent
+from skelex_web.audit.models import LABELLING, AuditEvent
 from skelex_web.projects.models import Project
 
 SHOWN = 15
-LABELLING = ("annotation.", "suggestion.")
 
 
 @dataclass(frozen=True)
@@ -97,17 +96,19 @@ def describe(event: AuditEvent) -> str:
     return words(event.before or {}, event.after or {}) if words else event.action
 
 
-def recent(project: Project, limit: int = SHOWN) -> list[Entry]:
-    """The latest project-level events of ``project``, newest first."""
-    labelling = Q()
-    for prefix in LABELLING:
-        labelling |= Q(action__startswith=prefix)
-    events = (
+def latest(project: Project, limit: int) -> QuerySet[AuditEvent]:
+    """The project's latest project-level events (read from the ``audit_activity`` index)."""
+    return (
         AuditEvent.objects.filter(project=project)
-        .exclude(labelling)
+        .filter(~LABELLING)
         .select_related("actor")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def recent(project: Project, limit: int = SHOWN) -> list[Entry]:
+    """The latest project-level events of ``project`` in words, newest first."""
     return [
-        Entry(e.created_at, e.actor.get_username() if e.actor else "the system", describe(e), e.action) for e in events
+        Entry(e.created_at, e.actor.get_username() if e.actor else "the system", describe(e), e.action)
+        for e in latest(project, limit)
     ]

@@ -7,6 +7,9 @@ import re
 from html import unescape
 from typing import Any
 
+import pytest
+
+from skelex_web.audit.services import record
 from skelex_web.learning import loop
 from skelex_web.projects import services as projects
 from skelex_web.studies import services as studies
@@ -55,3 +58,32 @@ def test_leads_and_reviewers_read_what_changed_in_words(project: Any, personas: 
 def test_annotators_and_viewers_do_not_see_it(project: Any, browser_for: Any) -> None:
     for who in ("annotator", "viewer"):
         assert 'data-testid="activity"' not in browser_for(who).get(f"/projects/{project.pk}/").content.decode()
+
+
+def test_activity_is_read_from_its_index_not_through_every_labelling_event(project: Any, personas: Any) -> None:
+    """A busy project has hundreds of labelling events for each project-level one: the Activity
+    query reads its 15 rows from a partial index instead of filtering all of them (PostgreSQL, the
+    production database: SQLite uses a partial index only for literal terms, not bound parameters)."""
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite cannot prove a partial index's condition from bound parameters")
+
+    from skelex_web.pages.activity import latest
+
+    for k in range(30):
+        record(
+            actor=personas["lead"],
+            action="annotation.create" if k % 3 else "images.ingest",
+            target=project,
+            project=project,
+        )
+    query = latest(project, 15)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":  # on 30 rows a scan and a sort cost nothing: rule them out
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute("SET LOCAL enable_sort = off")
+        plan = query.explain()
+    assert "audit_activity" in plan, plan
+    assert "TEMP B-TREE" not in plan.upper() and "Sort" not in plan, plan
