@@ -21,7 +21,7 @@ from skelex_web.studies.serializers import ImageSerializer
 
 from . import loop
 from .plots import learning_curve_svg
-from .services import comparison_pending, latest_comparison, request_comparison
+from .services import compare_on_demand, comparison_pending, latest_comparison
 
 # The viewer remembers up to 500 images passed over; more is not a queue request but a payload.
 MAX_SKIP = 1000
@@ -166,7 +166,7 @@ class RankingComparisonView(APIView):
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = get_project_for(request.user, project_id, Role.LEAD)
-        queued = request_comparison(project, requested_by=request.user.username)
+        queued = compare_on_demand(project, request.user)
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -389,6 +389,14 @@ def request_comparison(project: Project, *, requested_by: str = "") -> bool:
     )
 
 
+def compare_on_demand(project: Project, actor: Any) -> bool:
+    """A lead's **Compare rankings** (page or API): :func:`request_comparison`, audited
+    (``rankings.compare``) whether or not one was already queued."""
+    queued = request_comparison(project, requested_by=actor.get_username())
+    record(actor=actor, action="rankings.compare", target=project, project=project, after={"queued": queued})
+    return queued
+
+
 def comparison_finished(project_id: int) -> None:
     from django.core.cache import cache
 

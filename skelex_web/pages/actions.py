@@ -25,7 +25,7 @@ from rest_framework.exceptions import ValidationError
 from skelex_web.exports import services as exports
 from skelex_web.exports.models import DatasetVersion, ExportFormat, ImageMode
 from skelex_web.learning import loop
-from skelex_web.learning.services import COMPARE_MIN_LABELLED, reanalyse_outdated, request_comparison
+from skelex_web.learning.services import COMPARE_MIN_LABELLED, compare_on_demand, reanalyse_outdated
 from skelex_web.pages.templatetags.flash import at
 from skelex_web.projects import services as projects
 from skelex_web.projects.models import SAMPLING, Membership, Project, Role
@@ -204,7 +204,7 @@ def compare_rankings(request: HttpRequest, project_id: int) -> HttpResponse:
             extra_tags=AT_LEARNING,
         )
         return back
-    if request_comparison(project, requested_by=request.user.get_username()):
+    if compare_on_demand(project, request.user):
         messages.success(
             request,
             "Comparison queued: each ranking replays the labelling of this project's labelled images; "

@@ -85,6 +85,8 @@ DESCRIBE: dict[str, Callable[[dict[str, Any], dict[str, Any]], str]] = {
     "heads.retrain": lambda b, a: "asked for a training round"
     if a.get("queued")
     else "asked for a training round (one was queued already)",
+    "rankings.compare": lambda b, a: "asked to compare the rankings on the project's labels"
+    + ("" if a.get("queued") else " (one was running already)"),
     "dataset_version.create": lambda b, a: f"made dataset version {a.get('number')} ({_n(a.get('images'), 'image')})",
     "export.start": lambda b, a: f"exported version {a.get('version')} as {a.get('format')} ({a.get('images')} images)",
 }

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from skelex_web.audit.models import AuditEvent
 from skelex_web.exports.models import DatasetVersion, ExportJob
 from skelex_web.learning import loop
 from skelex_web.learning.models import ModelKind, ModelVersion
@@ -283,6 +284,15 @@ def test_a_lead_asks_which_ranking_would_have_saved_labels(
         again = lead.post(f"/projects/{project.pk}/compare-rankings/", follow=True)
     assert messages_at(again.content.decode()) == {"learning": ["A comparison is already queued or running."]}
     assert len(sent_tasks) == 1
+    # Both asks are in the audit trail and in the page's Activity, the second as one already running.
+    events = AuditEvent.objects.filter(action="rankings.compare").order_by("id")
+    assert [(e.actor, e.after) for e in events] == [
+        (personas["lead"], {"queued": True}),
+        (personas["lead"], {"queued": False}),
+    ]
+    assert (
+        "asked to compare the rankings on the project&#x27;s labels (one was running already)" in again.content.decode()
+    )
     assert browser_for("annotator").post(f"/projects/{project.pk}/compare-rankings/").status_code == 403
     assert browser_for("outsider").post(f"/projects/{project.pk}/compare-rankings/").status_code == 404
 
