@@ -263,4 +263,8 @@ LOGGING = {
 }
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+# Sign-out after this many seconds without a request (8 hours: a reading shift; shared reading-room
+# workstations must not stay signed in for Django's default two weeks). Each request moves the end.
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_S", 8 * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)

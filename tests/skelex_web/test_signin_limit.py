@@ -111,3 +111,24 @@ def test_a_token_is_revoked_on_request_and_by_a_password_change(personas: Any) -
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert api.get("/api/projects/").status_code == 401
     assert token("ana", "wrist-films-42").status_code == 200
+
+
+def test_a_browser_idle_longer_than_the_limit_is_signed_out(personas: Any, settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    settings.SESSION_COOKIE_AGE = 3600
+    page = Client()
+    page.post("/accounts/login/", {"username": "ana", "password": RIGHT})
+    session = Session.objects.get()
+    assert abs((session.expire_date - timezone.now()) - timedelta(hours=1)) < timedelta(minutes=1)
+
+    Session.objects.update(expire_date=timezone.now() + timedelta(minutes=5))
+    assert page.get("/").status_code == 200  # in use: each request moves the end
+    assert Session.objects.get().expire_date > timezone.now() + timedelta(minutes=55)
+
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))  # an hour without a request
+    gone = page.get("/")
+    assert gone.status_code == 302 and gone["Location"].startswith("/accounts/login/")
