@@ -80,6 +80,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
                 actor=request.user,
                 fmt=parsed.validated_data["format"],
                 images=parsed.validated_data["images"],
+                embeddings=parsed.validated_data["embeddings"],
             )
         except services.ImagesGone as exc:
             return Response({"detail": f"Export not started: {exc}."}, status=status.HTTP_400_BAD_REQUEST)

@@ -80,6 +80,8 @@ class ExportJob(models.Model):
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="exports")
     format = models.CharField(max_length=16, choices=ExportFormat.choices)
     images = models.CharField(max_length=16, choices=ImageMode.choices, default=ImageMode.PNG16)
+    # With the backbone's embeddings of the images (embeddings.npz, skelex_web/exports/embeddings.py).
+    embeddings = models.BooleanField(default=False)
     state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 
+from .embeddings import embeddings_files
 from .formats import coco, headcsv, images, voc, yolo
 from .formats.archive import ZipSink
 from .formats.canonical import dumps
@@ -110,11 +111,21 @@ def export_header(version: DatasetVersion, header: Header) -> Header:
     }
 
 
-def render(version: DatasetVersion, fmt: str, mode: str, dest: Path, progress: Progress | None = None) -> None:
+def render(
+    version: DatasetVersion,
+    fmt: str,
+    mode: str,
+    dest: Path,
+    progress: Progress | None = None,
+    *,
+    embeddings: bool = False,
+) -> None:
     """Writes the zip for ``version`` in format ``fmt`` with images as ``mode`` to ``dest``.
 
     Layout: ``manifest.jsonl`` (the version's manifest, verbatim), ``summary.json``, the format's
-    label files, then ``images/<split>/<stem>.<ext>`` unless ``mode`` is ``none``.
+    label files, with ``embeddings`` the backbone's vectors (``embeddings.npz`` and
+    ``embeddings.json``, see ``embeddings.py``), then ``images/<split>/<stem>.<ext>`` unless ``mode``
+    is ``none``.
     """
     header, records = open_manifest(version)
     header = export_header(version, header)
@@ -139,6 +150,7 @@ def render(version: DatasetVersion, fmt: str, mode: str, dest: Path, progress: P
         "content_hash": header["content_hash"],
         "format": fmt,
         "images": mode,
+        "embeddings": embeddings,
         "filters": header["filters"],
         "split": header["split"],
         "summary": version.summary,
@@ -151,6 +163,10 @@ def render(version: DatasetVersion, fmt: str, mode: str, dest: Path, progress: P
             warnings.simplefilter("ignore", UserWarning)
             for name, chunks in label_files(fmt, header, with_members, tick):
                 sink.write_chunks(name, chunks)
+        if embeddings:
+            npz, about = embeddings_files(version, records())
+            sink.write_chunks("embeddings.npz", [npz], compress=False)
+            sink.write_chunks("embeddings.json", [dumps(about) + "\n"])
         for record in with_members() if mode != ImageMode.NONE else iter(()):
             if fmt == ExportFormat.DICOM_SR and record.get("file_format") != "dicom":
                 tick()

@@ -55,6 +55,9 @@ class DatasetVersionCreateSerializer(serializers.Serializer):
 class ExportStartSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportFormat.choices)
     images = serializers.ChoiceField(choices=ImageMode.choices, default=ImageMode.PNG16)
+    embeddings = serializers.BooleanField(
+        default=False, help_text="also the backbone's embeddings of the images (embeddings.npz, embeddings.json)"
+    )
 
 
 class ExportJobSerializer(serializers.ModelSerializer):
@@ -71,6 +74,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
             "version_number",
             "format",
             "images",
+            "embeddings",
             "state",
             "done",
             "total",

@@ -130,11 +130,16 @@ def create_version(
 
 
 def start_export(
-    *, version: DatasetVersion, actor: Any = None, fmt: str = ExportFormat.COCO, images: str = ImageMode.PNG16
+    *,
+    version: DatasetVersion,
+    actor: Any = None,
+    fmt: str = ExportFormat.COCO,
+    images: str = ImageMode.PNG16,
+    embeddings: bool = False,
 ) -> ExportJob:
     """Creates an export job and enqueues ``workers.export.build`` once the transaction commits."""
     with transaction.atomic():
-        job = _create_job(version, actor, fmt, images)
+        job = _create_job(version, actor, fmt, images, embeddings)
 
         def send() -> None:
             from skelex_web.celery import app
@@ -167,7 +172,7 @@ def run_export(job_id: int) -> ExportJob:
     final = folder / f"{project.slug}-v{version.number}-{job.format}-{job.images}-{job.pk}.zip"
     tmp = final.with_suffix(".zip.part")
     try:
-        render(version, job.format, job.images, tmp, progress)
+        render(version, job.format, job.images, tmp, progress, embeddings=job.embeddings)
         digest = hashlib.sha256()
         with open(tmp, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -259,10 +264,12 @@ def recover_exports(
     return result
 
 
-def export_now(*, version: DatasetVersion, fmt: str, images: str, actor: Any = None) -> ExportJob:
+def export_now(
+    *, version: DatasetVersion, fmt: str, images: str, actor: Any = None, embeddings: bool = False
+) -> ExportJob:
     """Creates and runs an export inline (command line, tests): no broker needed."""
     with transaction.atomic():
-        job = _create_job(version, actor, fmt, images)
+        job = _create_job(version, actor, fmt, images, embeddings)
     return run_export(job.pk)
 
 
@@ -282,7 +289,7 @@ def deleted_images(version: DatasetVersion) -> int:
     return len(ids) - kept
 
 
-def _create_job(version: DatasetVersion, actor: Any, fmt: str, images: str) -> ExportJob:
+def _create_job(version: DatasetVersion, actor: Any, fmt: str, images: str, embeddings: bool = False) -> ExportJob:
     """Validates format and image mode, then stores an audited, queued job (caller holds a transaction).
 
     An export with image files of a version some of whose images were deleted since (a wrong upload,
@@ -302,9 +309,10 @@ def _create_job(version: DatasetVersion, actor: Any, fmt: str, images: str) -> E
         version=version,
         format=fmt,
         images=images,
+        embeddings=embeddings,
         total=version.image_count,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    after = {"format": fmt, "images": images, "version": version.number}
+    after = {"format": fmt, "images": images, "version": version.number, "embeddings": embeddings}
     audit(actor=actor, action="export.start", target=job, project=version.project, after=after)
     return job

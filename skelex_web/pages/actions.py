@@ -263,7 +263,9 @@ def export(request: HttpRequest, project_id: int) -> HttpResponse:
                 filters=filters,
                 split_seed=int(request.POST.get("split_seed") or 0),
             )
-        job = exports.start_export(version=version, actor=request.user, fmt=fmt, images=images)
+        job = exports.start_export(
+            version=version, actor=request.user, fmt=fmt, images=images, embeddings="embeddings" in request.POST
+        )
     except (exports.InvalidFilters, ValueError) as exc:
         messages.error(request, f"Export not started: {exc}")
     else:

@@ -1,7 +1,7 @@
 """``manage.py export``: snapshot (or reuse) a dataset version and write its zip, inline.
 
     python manage.py export --project SLUG --format coco|yolo|voc|csv|dicom-sr --out PATH
-        [--split-seed N] [--version NUMBER] [--images png16|png8|original|none]
+        [--split-seed N] [--version NUMBER] [--images png16|png8|original|none] [--embeddings]
         [--reviewed-only] [--labels a,b] [--heads a,b] [--body-parts hand,leg] [--include-unlabelled]
 
 Without ``--version`` a new version is created from the current labels with the given filters
@@ -50,6 +50,9 @@ class Command(BaseCommand):
         parser.add_argument("--heads", help="comma-separated heads to keep")
         parser.add_argument("--body-parts", help="comma-separated body parts to keep")
         parser.add_argument("--include-unlabelled", action="store_true", help="also images without any label")
+        parser.add_argument(
+            "--embeddings", action="store_true", help="also the backbone's embeddings (embeddings.npz, embeddings.json)"
+        )
         parser.add_argument("--name", default="", help="name of the new version")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -79,7 +82,7 @@ class Command(BaseCommand):
             self.stdout.write(f"created dataset version {version.number} ({version.image_count} images)")
         images = opts["images"] or (ImageMode.ORIGINAL if opts["format"] == ExportFormat.DICOM_SR else ImageMode.PNG16)
         try:
-            job = services.export_now(version=version, fmt=opts["format"], images=images)
+            job = services.export_now(version=version, fmt=opts["format"], images=images, embeddings=opts["embeddings"])
         except services.ImagesGone as exc:
             raise CommandError(f"{exc} (--images none)") from None
         out = Path(opts["out"])
