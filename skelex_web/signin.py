@@ -33,8 +33,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from skelex_web.projects.parsers import JSONParser
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +166,8 @@ class TokenView(ObtainAuthToken):
     """``POST /api/auth/token/`` (``username``, ``password``) → ``{"token"}``, with the limit: 429 and
     ``Retry-After`` while refused. ``DELETE`` (signed in, by the token or a session) revokes the
     caller's token: requests with it answer 401 from then on, and the next ``POST`` makes a new one."""
+
+    parser_classes = (FormParser, MultiPartParser, JSONParser)  # ObtainAuthToken names DRF's own
 
     def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if not request.user.is_authenticated:
