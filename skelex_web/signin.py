@@ -37,7 +37,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from skelex_web.projects.parsers import JSONParser
+from skelex_web.projects.parsers import JSONParser, json_object
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +176,8 @@ class TokenView(ObtainAuthToken):
         return Response({"revoked": bool(revoked)})
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        username = request.data.get("username", "")
+        data = json_object(request)
+        username = data.get("username", "")
         username = username if isinstance(username, str) else ""
         wait = retry_after(request, username)
         if wait:
@@ -184,7 +185,7 @@ class TokenView(ObtainAuthToken):
         try:
             response = super().post(request, *args, **kwargs)
         except ApiValidationError:
-            if username and request.data.get("password"):
+            if username and data.get("password"):
                 failed(request, username)
             raise
         succeeded(request, username)

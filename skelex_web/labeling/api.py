@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from skelex_web.projects.filters import FilterSet
+from skelex_web.projects.parsers import json_object
 from skelex_web.projects.permissions import visible
 from skelex_web.studies.models import Image
 
@@ -65,7 +66,7 @@ class AnnotationViewSet(viewsets.ModelViewSet):
         answers 200 with the row the first send made; another user's key on the image is a 409."""
         # An image of a project you are not in answers 404, exactly as if it did not exist.
         try:
-            image_id = int(request.data.get("image"))
+            image_id = int(json_object(request).get("image"))
         except (TypeError, ValueError):
             raise ValidationError({"image": ["an image id is required"]}) from None
         get_object_or_404(visible(Image.objects.all(), request.user), pk=image_id)
@@ -99,7 +100,7 @@ class AnnotationViewSet(viewsets.ModelViewSet):
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         annotation = self.get_object()
-        raw = request.query_params.get("version") or (request.data or {}).get("version")
+        raw = request.query_params.get("version") or json_object(request).get("version")
         try:
             version = int(raw)
         except (TypeError, ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpResponse
@@ -88,8 +89,8 @@ class QueueNextView(APIView):
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = get_project_for(request.user, project_id, Role.ANNOTATOR)
-        body = request.data or {}
-        skip = body.get("skip", []) if isinstance(body, dict) else None
+        body = request.data  # no body is an empty object; a list or null is no object
+        skip = body.get("skip", []) if isinstance(body, Mapping) else None
         if not isinstance(skip, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in skip):
             return Response(
                 {"detail": 'Expected {"skip": [image ids]}: a list of whole numbers, possibly empty.'},
