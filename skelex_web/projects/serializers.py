@@ -11,6 +11,9 @@ from .models import SAMPLING, Membership, Project, Role
 from .permissions import role_of
 from .schema import head_names, validate_schema
 
+# A training round every this many labels at most: beyond it no round would ever start.
+RETRAIN_EVERY_MAX = 1_000_000
+
 
 class ProjectSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
@@ -45,10 +48,13 @@ class ProjectSerializer(serializers.ModelSerializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("must be an object")
         retrain = value.get("retrain_every", 20)
-        if not isinstance(retrain, int) or retrain < 1:
-            raise serializers.ValidationError({"retrain_every": "must be a positive integer"})
+        # bool is an int to Python: true would read as a round every label.
+        if not isinstance(retrain, int) or isinstance(retrain, bool) or not 1 <= retrain <= RETRAIN_EVERY_MAX:
+            raise serializers.ValidationError(
+                {"retrain_every": f"must be a whole number of labels from 1 to {RETRAIN_EVERY_MAX:,}"}
+            )
         sampling = value.get("sampling", "hybrid")
-        if sampling not in SAMPLING:
+        if not isinstance(sampling, str) or sampling not in SAMPLING:  # a list or object is unhashable
             raise serializers.ValidationError({"sampling": f"must be one of {', '.join(SAMPLING)}"})
         for flag in ("deidentify", "keep_file_names"):
             if flag in value and not isinstance(value[flag], bool):
