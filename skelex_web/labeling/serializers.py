@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
 from rest_framework import serializers
 
+from skelex_web.projects.fields import FiniteFloatField
 from skelex_web.projects.permissions import visible
 
 from .models import Annotation, Suggestion
@@ -24,6 +26,11 @@ class AnnotationSerializer(serializers.ModelSerializer):
     author_name = serializers.CharField(source="author.username", read_only=True, default="")
     value = serializers.JSONField(required=False, allow_null=True)
     suggestion = VisibleSuggestion(required=False, allow_null=True)
+    # The box corners (the model's float fields) as finite numbers.
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.FloatField: FiniteFloatField,
+    }
 
     class Meta:
         model = Annotation
@@ -46,10 +53,10 @@ class AnnotationUpdateSerializer(serializers.Serializer):
     label = serializers.CharField(required=False, allow_blank=True)
     head = serializers.CharField(required=False, allow_blank=True)
     value = serializers.JSONField(required=False, allow_null=True)
-    x0 = serializers.FloatField(required=False)
-    y0 = serializers.FloatField(required=False)
-    x1 = serializers.FloatField(required=False)
-    y1 = serializers.FloatField(required=False)
+    x0 = FiniteFloatField(required=False)
+    y0 = FiniteFloatField(required=False)
+    x1 = FiniteFloatField(required=False)
+    y1 = FiniteFloatField(required=False)
     time_spent_ms = serializers.IntegerField(required=False, min_value=0)
     reviewed = serializers.BooleanField(required=False)
 
