@@ -48,16 +48,23 @@ class AnnotationSerializer(serializers.ModelSerializer):
         validators: list[object] = []
 
 
+# Declared by hand below, so the model's bounds are repeated there: a 100 kB label on a head
+# answer (never checked against the box labels) was stored, and a 2**70 time_spent_ms a 500.
+_LABEL_MAX = Annotation._meta.get_field("label").max_length
+_HEAD_MAX = Annotation._meta.get_field("head").max_length
+_INT_MAX = 2**31 - 1  # what a PositiveIntegerField holds on PostgreSQL (Django checks it for SQLite too)
+
+
 class AnnotationUpdateSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1)
-    label = serializers.CharField(required=False, allow_blank=True)
-    head = serializers.CharField(required=False, allow_blank=True)
+    label = serializers.CharField(required=False, allow_blank=True, max_length=_LABEL_MAX)
+    head = serializers.CharField(required=False, allow_blank=True, max_length=_HEAD_MAX)
     value = serializers.JSONField(required=False, allow_null=True)
     x0 = FiniteFloatField(required=False)
     y0 = FiniteFloatField(required=False)
     x1 = FiniteFloatField(required=False)
     y1 = FiniteFloatField(required=False)
-    time_spent_ms = serializers.IntegerField(required=False, min_value=0)
+    time_spent_ms = serializers.IntegerField(required=False, min_value=0, max_value=_INT_MAX)
     reviewed = serializers.BooleanField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
