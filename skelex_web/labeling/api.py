@@ -65,10 +65,12 @@ class AnnotationViewSet(viewsets.ModelViewSet):
         """Creates an annotation (201). Idempotent with ``client_uid``: sending the same key again
         answers 200 with the row the first send made; another user's key on the image is a 409."""
         # An image of a project you are not in answers 404, exactly as if it did not exist.
-        try:
-            image_id = int(json_object(request).get("image"))
-        except (TypeError, ValueError):
-            raise ValidationError({"image": ["an image id is required"]}) from None
+        raw = json_object(request).get("image")
+        # A whole number or its digits (int() alone read 1.5 and true as image 1); 19 digits at most.
+        whole = isinstance(raw, int) and not isinstance(raw, bool)
+        if not (whole or (isinstance(raw, str) and raw.isdecimal() and len(raw) < 20)):
+            raise ValidationError({"image": ["an image id is required"]})
+        image_id = int(raw)
         get_object_or_404(visible(Image.objects.all(), request.user), pk=image_id)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
