@@ -28,6 +28,13 @@ from .services import compare_on_demand, comparison_pending, latest_comparison
 MAX_SKIP = 1000
 QUEUE_LIMIT_MAX = 500
 
+
+def _is_id(value: Any) -> bool:
+    """Whether ``value`` can be a row id: a whole number a 64-bit key holds (a larger one made the
+    database driver raise OverflowError in the query, a 500)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
 _DETAIL = inline_serializer("Detail", {"detail": serializers.CharField()})
 
 
@@ -91,9 +98,9 @@ class QueueNextView(APIView):
         project = get_project_for(request.user, project_id, Role.ANNOTATOR)
         body = request.data  # no body is an empty object; a list or null is no object
         skip = body.get("skip", []) if isinstance(body, Mapping) else None
-        if not isinstance(skip, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in skip):
+        if not isinstance(skip, list) or not all(_is_id(x) for x in skip):
             return Response(
-                {"detail": 'Expected {"skip": [image ids]}: a list of whole numbers, possibly empty.'},
+                {"detail": 'Expected {"skip": [image ids]}: a list of positive whole numbers, possibly empty.'},
                 status=status.HTTP_400_BAD_REQUEST,
             )
         image = loop.claim_next(project, request.user, skip=skip[:MAX_SKIP])
