@@ -50,10 +50,12 @@ def normalise_filters(project: Project, filters: dict[str, Any] | None) -> dict[
         "origins": set(Origin.values),
         "body_parts": None,
     }
-    out: dict[str, Any] = {
-        "reviewed_only": bool(raw.get("reviewed_only", False)),
-        "include_unlabelled": bool(raw.get("include_unlabelled", False)),
-    }
+    out: dict[str, Any] = {}
+    for flag in ("reviewed_only", "include_unlabelled"):
+        value = False if raw.get(flag) is None else raw[flag]
+        if not isinstance(value, bool):  # bool() would read "false" and "no" as true
+            errors[flag] = ["must be true or false"]
+        out[flag] = bool(value)
     for key, known in allowed.items():
         value = raw.get(key)
         if value is None:
