@@ -10,6 +10,7 @@ the input order.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 
@@ -21,7 +22,7 @@ def normalise_ratios(ratios: Mapping[str, float] | None) -> dict[str, float]:
     """Validated ratios in train/val/test order, summing to 1; zero-ratio splits dropped.
 
     Raises:
-        ValueError: unknown split names, negative values or an all-zero mapping.
+        ValueError: unknown split names, negative or non-finite values, or an all-zero mapping.
     """
     raw = dict(DEFAULT_RATIOS if ratios is None else ratios)
     unknown = sorted(set(raw) - set(SPLIT_NAMES))
@@ -30,7 +31,11 @@ def normalise_ratios(ratios: Mapping[str, float] | None) -> dict[str, float]:
     values = {name: float(raw.get(name, 0.0)) for name in SPLIT_NAMES}
     if any(v < 0 for v in values.values()):
         raise ValueError("split ratios must not be negative")
+    if not all(math.isfinite(v) for v in values.values()):
+        raise ValueError("split ratios must be finite numbers")
     total = sum(values.values())
+    if not math.isfinite(total):  # 1e308 twice: inf, and every ratio would read as 0
+        raise ValueError("split ratios are too large to add up; give shares such as 0.8, 0.1, 0.1")
     if total <= 0:
         raise ValueError("at least one split ratio must be positive")
     return {name: v / total for name, v in values.items() if v > 0}
