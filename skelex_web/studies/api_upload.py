@@ -25,7 +25,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -60,7 +60,10 @@ class ImageUploadView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Before authentication: session auth's CSRF check may read (and spool) the whole body.
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise ParseError("The Content-Length header is not a number.") from None
         if declared > settings.MAX_UPLOAD_BYTES:
             raise _too_large(declared)
         super().initial(request, *args, **kwargs)
