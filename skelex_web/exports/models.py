@@ -36,6 +36,10 @@ class JobState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# The largest split seed taken (API and page): a 32-bit integer column on every database.
+SPLIT_SEED_MAX = 2**31 - 1
+
+
 class DatasetVersion(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="dataset_versions")
     number = models.PositiveIntegerField()  # 1, 2, ... per project

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from skelex_web.projects.fields import FiniteFloatField
 
 from .formats.splits import SPLIT_NAMES
-from .models import DatasetVersion, ExportFormat, ExportJob, ImageMode, JobState
+from .models import SPLIT_SEED_MAX, DatasetVersion, ExportFormat, ExportJob, ImageMode, JobState
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
@@ -41,7 +41,7 @@ class DatasetVersionCreateSerializer(serializers.Serializer):
     project = serializers.IntegerField()
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     filters = serializers.DictField(required=False, default=dict)
-    split_seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
+    split_seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=SPLIT_SEED_MAX)
     split_ratios = serializers.DictField(child=FiniteFloatField(min_value=0), required=False, default=None)
 
     def validate_split_ratios(self, value: dict[str, float] | None) -> dict[str, float] | None:

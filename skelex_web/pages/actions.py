@@ -23,7 +23,7 @@ from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 from rest_framework.exceptions import ValidationError
 
 from skelex_web.exports import services as exports
-from skelex_web.exports.models import DatasetVersion, ExportFormat, ImageMode
+from skelex_web.exports.models import SPLIT_SEED_MAX, DatasetVersion, ExportFormat, ImageMode
 from skelex_web.learning import loop
 from skelex_web.learning.services import COMPARE_MIN_LABELLED, compare_on_demand, reanalyse_outdated
 from skelex_web.pages.templatetags.flash import at
@@ -247,6 +247,14 @@ def export(request: HttpRequest, project_id: int) -> HttpResponse:
         messages.error(request, f"Export not started: unknown {bad}.")
         return redirect("pages:project-detail", project.pk)
     chosen = request.POST.get("version", "")
+    seed = request.POST.get("split_seed", "").strip() or "0"
+    # For a new version, as the API takes it: int() took "-1", "abc" said "invalid literal for
+    # int()", and a seed past 64 bits was a 500 on saving the version.
+    if not chosen and not (len(seed) <= 10 and seed.isdecimal() and int(seed) <= SPLIT_SEED_MAX):
+        messages.error(
+            request, f"Export not started: the split seed must be a whole number from 0 to {SPLIT_SEED_MAX:,}."
+        )
+        return redirect("pages:project-detail", project.pk)
     try:
         if chosen:
             # An existing version rendered again (another format or image mode): the same images,
@@ -261,7 +269,7 @@ def export(request: HttpRequest, project_id: int) -> HttpResponse:
                 actor=request.user,
                 name=request.POST.get("name", "")[:200],
                 filters=filters,
-                split_seed=int(request.POST.get("split_seed") or 0),
+                split_seed=int(seed),
             )
         job = exports.start_export(
             version=version, actor=request.user, fmt=fmt, images=images, embeddings="embeddings" in request.POST
