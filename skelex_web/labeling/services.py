@@ -80,6 +80,8 @@ def _validate(image: Image, data: dict[str, Any]) -> None:
     errors: dict[str, list[str]] = {}
     kind = data.get("kind")
     if kind == AnnotationKind.BOX:
+        if data.get("value") is not None:  # unchecked, any JSON up to the 10 MB body limit was stored
+            errors["value"] = ["a box has no value; only head answers do"]
         if data.get("label") not in schema.get("box_labels", []):
             errors["label"] = [f"must be one of the project's box labels: {', '.join(schema.get('box_labels', []))}"]
         coords = [data.get(k) for k in BOX_FIELDS]
