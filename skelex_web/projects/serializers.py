@@ -32,7 +32,8 @@ class ProjectSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "active_backbone", "role", "created_at"]
-        extra_kwargs = {"slug": {"required": False}}
+        # As long as the project page's form takes (a TextField: anything up to the 10 MB body was stored).
+        extra_kwargs = {"slug": {"required": False}, "description": {"max_length": 500}}
 
     def get_role(self, obj: Project) -> str | None:
         request = self.context.get("request")
