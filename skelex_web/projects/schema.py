@@ -17,6 +17,10 @@ from typing import Any
 UNKNOWN = "unknown"
 HEAD_KINDS = ("binary", "multiclass", "multilabel")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Bounds on a head's free text (its name is bounded by _NAME): unbounded, a 100 kB class name or
+# description was stored in the schema, and such a class name in every answer giving it.
+CLASS_MAX = 64
+DESCRIPTION_MAX = 500
 
 # The 29 anatomical sites of the SKELEX anatomical-site head.
 ANATOMICAL_SITES = [
@@ -115,9 +119,12 @@ def validate_schema(schema: Any) -> dict[str, list[str]]:
         kind = head.get("kind")
         if kind not in HEAD_KINDS:
             add(f"{path}.kind", f"must be one of {', '.join(HEAD_KINDS)}")
+        description = head.get("description", "")
+        if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
+            add(f"{path}.description", f"must be text of at most {DESCRIPTION_MAX} characters")
         classes = head.get("classes")
-        if not isinstance(classes, list) or not all(isinstance(c, str) and c for c in classes):
-            add(f"{path}.classes", "must be a list of non-empty names")
+        if not isinstance(classes, list) or not all(isinstance(c, str) and 0 < len(c) <= CLASS_MAX for c in classes):
+            add(f"{path}.classes", f"must be a list of names of 1 to {CLASS_MAX} characters")
             continue
         if len(set(classes)) != len(classes):
             add(f"{path}.classes", "class names must be unique")
