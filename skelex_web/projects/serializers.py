@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from .models import SAMPLING, Membership, Project, Role
+from .models import SAMPLING, Membership, Project, Role, default_settings
 from .permissions import role_of
 from .schema import head_names, validate_schema
 
@@ -48,6 +48,13 @@ class ProjectSerializer(serializers.ModelSerializer):
     def validate_settings(self, value: Any) -> Any:
         if not isinstance(value, dict):
             raise serializers.ValidationError("must be an object")
+        # A misspelt key ("retrain_evry") was stored and answered 200, and changed nothing.
+        unknown = sorted(set(value) - set(default_settings()))
+        if unknown:
+            known = ", ".join(default_settings())
+            raise serializers.ValidationError(
+                f"unknown settings: {', '.join(k[:40] for k in unknown)} (known: {known})"
+            )
         retrain = value.get("retrain_every", 20)
         # bool is an int to Python: true would read as a round every label.
         if not isinstance(retrain, int) or isinstance(retrain, bool) or not 1 <= retrain <= RETRAIN_EVERY_MAX:
