@@ -150,6 +150,11 @@ def create_annotation(*, actor: Any, image: Image, data: dict[str, Any]) -> tupl
             return earlier, False
         if suggestion.state != SuggestionState.PENDING:
             raise ValidationError({"suggestion": [f"already {suggestion.state}"]})
+        # What it suggested must be what this answers: a head answer naming a box suggestion
+        # compared corners it does not have (a 500), a box resolved a head's prediction.
+        if suggestion.kind != data["kind"] or suggestion.head != (data.get("head") or ""):
+            what = f"the head {suggestion.head!r}" if suggestion.kind == AnnotationKind.HEAD else "a box"
+            raise ValidationError({"suggestion": [f"suggestion {suggestion.pk} suggests {what}, not this"]})
     if data["kind"] == AnnotationKind.HEAD:
         existing = Annotation.objects.filter(
             image=image, head=data["head"], author=actor, kind=AnnotationKind.HEAD, is_deleted=False
