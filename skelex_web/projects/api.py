@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -86,6 +87,8 @@ class MembershipViewSet(
         membership = get_object_or_404(project.memberships, pk=kwargs["pk"])
         serializer = self.get_serializer(membership, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        if serializer.validated_data.get("user", membership.user) != membership.user:  # was ignored, 200
+            raise ValidationError({"username": ["a member stays who they are: add the other person as a member"]})
         membership = services.set_membership(
             actor=request.user,
             project=project,
