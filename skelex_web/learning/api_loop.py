@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 
 from django.http import HttpResponse
@@ -146,7 +147,10 @@ class ClaimView(APIView):
         if raw is not None:
             try:
                 at = parse_datetime(raw)
-            except ValueError:
+                if at is not None and at.tzinfo is not None:
+                    # Here, not in the query (a 500): an offset can move a time past year 9999 or before 1.
+                    at = at.astimezone(UTC)
+            except (ValueError, OverflowError):
                 at = None
             if at is None:
                 detail = f"'at' must be the claim's time as the claim returned it (ISO 8601), not {raw[:40]!r}."
