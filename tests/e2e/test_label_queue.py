@@ -33,13 +33,21 @@ def _label_next(page: Any, app: LiveApp) -> None:
     page.wait_for_function(READY, timeout=20000)
 
 
+# What a Next in queue mode says when it does not move (frontend/src/viewer/queue.js): any other
+# notice (a live update, a claim renewal) may come meanwhile and is not the answer.
+QUEUE_ANSWERS = ("The labelling queue is empty", "No other image in the queue", "Could not ask the queue")
+
+
 def _next(page: Any) -> None:
-    """Presses N and waits until the viewer moved or said something."""
+    """Presses N and waits until the viewer moved or the queue answered that it stays."""
     shown = page.evaluate("skelexViewer.notices.length")
     url = page.url
     page.keyboard.press("n")
     page.wait_for_function(
-        "([n, url]) => location.href !== url || skelexViewer.notices.length > n", arg=[shown, url], timeout=15000
+        "([n, url, answers]) => location.href !== url"
+        " || skelexViewer.notices.slice(n).some((t) => answers.some((a) => t.startsWith(a)))",
+        arg=[shown, url, list(QUEUE_ANSWERS)],
+        timeout=15000,
     )
     if page.url != url:
         page.wait_for_function(READY, timeout=20000)
