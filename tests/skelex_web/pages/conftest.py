@@ -38,3 +38,19 @@ def messages_at(html: str) -> dict[str, list[str]]:
         texts = [unescape(t) for t in re.findall(r'<li class="message[^"]*">(.*?)</li>', items, re.S)]
         out.setdefault(where.group(1) if where else "", []).extend(texts)
     return out
+
+
+def index_plan(query: Any) -> str:
+    """The database's plan for ``query``, asserting it reads the rows in order from an index: on the
+    few rows of a test a scan and a sort cost nothing, so PostgreSQL is told not to use them, to see
+    whether an index gives the order at all. Returns the plan, for the index's name."""
+    from django.db import connection, transaction
+
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute("SET LOCAL enable_sort = off")
+        plan = str(query.explain())
+    assert "TEMP B-TREE" not in plan.upper() and "Sort" not in plan, plan
+    return plan
