@@ -401,7 +401,6 @@ def delete_image(request: HttpRequest, project_id: int, image_id: int) -> HttpRe
     project = _lead_project(request, project_id)
     image = get_object_or_404(Image, pk=image_id, project=project)
     name = image.name or f"#{image.pk}"
-    labels = image.annotations.filter(is_deleted=False).count()
-    studies.delete_image(actor=request.user, image=image)
+    labels = studies.delete_image(actor=request.user, image=image)["annotations"]
     messages.success(request, f"Deleted image {name} and its {labels} label{pluralize(labels)}.")
     return redirect("pages:worklist", project.pk)

@@ -528,32 +528,28 @@ def count_statuses(statuses: Iterable[str]) -> dict[str, int]:
 
 
 @transaction.atomic
-def delete_image(*, actor: Any, image: Image) -> None:
+def delete_image(*, actor: Any, image: Image) -> dict[str, Any]:
     """Deletes an image with its labels, suggestions, embeddings and error maps; audited with the
-    counts of what went with it. Never the image's name: a pseudonym or, with ``keep_file_names``,
-    an uploaded file name. The stored files are removed once the delete has committed, so a
-    rolled-back delete leaves a whole image."""
-    record(
-        actor=actor,
-        action="image.delete",
-        target=image,
-        project=image.project,
-        before={
-            "study": image.study_id,
-            "file_format": image.file_format,
-            "sha256": image.sha256,
-            "status": image.status,
-            "annotations": image.annotations.filter(is_deleted=False).count(),
-            "suggestions": image.suggestions.count(),
-            "error_maps": image.error_maps.count(),
-        },
-    )
+    counts of what went with it, which it returns. Never the image's name: a pseudonym or, with
+    ``keep_file_names``, an uploaded file name. The stored files are removed once the delete has
+    committed, so a rolled-back delete leaves a whole image."""
+    gone = {
+        "study": image.study_id,
+        "file_format": image.file_format,
+        "sha256": image.sha256,
+        "status": image.status,
+        "annotations": image.annotations.filter(is_deleted=False).count(),
+        "suggestions": image.suggestions.count(),
+        "error_maps": image.error_maps.count(),
+    }
+    record(actor=actor, action="image.delete", target=image, project=image.project, before=gone)
     files = [f.name for f in (image.file, image.display, image.thumbnail) if f]
     files += [name for name in image.error_maps.values_list("file", flat=True) if name]
     project_id, image_id = image.project_id, image.pk
     image.delete()
     transaction.on_commit(lambda: _delete_files(files))
     events.publish(project_id, "image.deleted", {"image": image_id, "by": getattr(actor, "username", "")})
+    return gone
 
 
 def _delete_files(names: list[str]) -> None:
